@@ -1,0 +1,5 @@
+import sys
+
+from hipct.cli import main
+
+sys.exit(main())

@@ -1,0 +1,334 @@
+"""Evaluate a :class:`~hipct.planner.plan.Plan`: from source to detector, dose and time.
+
+This module only composes the physics modules (spectrum, layers, detector, geometry, dose,
+timing); each formula and its source is documented where it is defined.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hipct.errors import HipctWarning, PlanError
+
+from . import detector as det
+from . import geometry as geo
+from .dose import dose_rate_gy_per_s, exposures_per_voxel
+from .layers import transmission
+from .materials import delta_beta as material_delta_beta
+from .plan import Plan
+from .spectrum import (Spectrum, bending_magnet_spectrum_at_sample, default_energy_grid,
+                       monochromatic_spectrum)
+from .timing import scan_time
+
+__all__ = ["PlanResult", "evaluate"]
+
+STARVATION_FRACTION = 0.02  # behind-sample signal below 2 % of the full well: starved
+
+
+@dataclass
+class PlanResult:
+    """Everything the planner predicts for one plan (SI-style units in the names)."""
+
+    plan: Plan
+    energy_kev: np.ndarray
+    spectra: dict  # name -> Spectrum (source, filtered, sample, detected)
+    transmission_curves: dict  # name -> array over energy
+    values: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The machine-readable report (``hipct plan --json``)."""
+        out = {"name": self.plan.name, "beamline": self.plan.beamline.name}
+        out.update(self.values)
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+def _spectrum_at_sample(plan: Plan, energy: np.ndarray) -> Spectrum:
+    s = plan.source
+    if s.type == "monochromatic":
+        return monochromatic_spectrum(s.energy_kev, s.flux_per_s, s.beam_area_mm2)
+    return bending_magnet_spectrum_at_sample(energy, s.field_t, s.electron_energy_gev,
+                                             plan.ring_current_a, plan.source_to_sample_m)
+
+
+def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
+    """Predict energy, geometry, detector fill, dose and time for ``plan``.
+
+    Parameters
+    ----------
+    plan : Plan
+    warn : bool
+        Also emit each warning as a :class:`~hipct.errors.HipctWarning` (the CLI collects them
+        from the result instead).
+
+    Returns
+    -------
+    PlanResult
+    """
+    notes: list[str] = []
+    v: dict = {}
+    if plan.source.type == "monochromatic":
+        energy = np.array([plan.source.energy_kev])
+    else:
+        energy = default_energy_grid(*plan.energy_grid_kev)
+    src = _spectrum_at_sample(plan, energy)
+    t_filters = transmission(plan.beamline.beamline_filters + plan.filters, energy)
+    layers = plan.sample.layers
+    t_sample = transmission(layers, energy)
+    filtered = src * t_filters
+    behind = filtered * t_sample
+    spectra = {"source": src, "filtered": filtered, "behind sample": behind}
+    curves = {"filters": t_filters, "sample": t_sample}
+
+    # --- detector: energy actually seen ------------------------------------------------------
+    d = plan.detector
+    if d is not None:
+        e_dep = det.deposited_energy_kev(d.screen_material, d.screen.thickness_m, energy)
+        absorbed = det.absorbed_fraction(d.screen_material, d.screen.thickness_m, energy)
+        curves["scintillator absorption"] = absorbed
+        spectra["detected (open beam)"] = filtered * (e_dep / np.maximum(energy, 1e-12))
+        spectra["detected (behind sample)"] = behind * (e_dep / np.maximum(energy, 1e-12))
+        v["mean_detected_energy_keV"] = det.mean_detected_energy_kev(filtered, e_dep)
+        v["mean_detected_energy_sample_keV"] = det.mean_detected_energy_kev(behind, e_dep)
+        v["photon_mean_detected_energy_keV"] = det.photon_weighted_mean_energy_kev(filtered,
+                                                                                 absorbed)
+        v["photon_mean_detected_energy_sample_keV"] = det.photon_weighted_mean_energy_kev(
+            behind, absorbed)
+        signal_open = float((filtered.photons_per_s_mm2 * e_dep).sum())
+        signal_behind = float((behind.photons_per_s_mm2 * e_dep).sum())
+        v["sample_transmission"] = signal_behind / signal_open if signal_open > 0 else 0.0
+    else:
+        e_dep = None
+        v["mean_detected_energy_keV"] = None
+        v["mean_detected_energy_sample_keV"] = None
+        v["sample_transmission"] = (behind.total / filtered.total) if filtered.total > 0 else 0.0
+    v["mean_energy_incident_keV"] = filtered.mean_energy_kev()
+    v["definition_mean_detected_energy"] = (
+        "mean of E weighted by the energy deposited in the scintillator, "
+        "Φ(E)·T(E)·E·(1-exp(-μt))·μen/μ; 'photon_mean_*' weight by absorbed photons")
+
+    # --- geometry ----------------------------------------------------------------------------
+    z1, z2 = plan.source_to_sample_m, plan.propagation_distance_m
+    mag = geo.xray_magnification(z1, z2)
+    z_eff = geo.effective_distance_m(z1, z2)
+    v["xray_magnification"] = mag
+    v["effective_propagation_distance_m"] = z_eff
+    voxel = plan.voxel_size_m
+    optic_mag = None
+    if d is not None:
+        if d.magnification is not None:
+            optic_mag = d.magnification
+        elif voxel is not None:
+            optic_mag = geo.optic_magnification_for(voxel, d.camera.pixel_size_m, d.binning, mag)
+            if d.optic.type == "fixed" and abs(optic_mag / d.optic.mag_max - 1) > 0.05:
+                raise PlanError(
+                    f"voxel_size: {voxel * 1e6:.4g} um needs an optic magnification of "
+                    f"{optic_mag:.3g}x, but {d.optic.name} is fixed at {d.optic.mag_max:g}x "
+                    f"(giving {geo.voxel_size_m(d.camera.pixel_size_m, d.binning, d.optic.mag_max, mag) * 1e6:.4g} um); "
+                    f"change the optic, binning or distance")
+            if d.optic.type == "fixed":
+                optic_mag = d.optic.mag_max
+            else:
+                try:
+                    d.optic.check_magnification(optic_mag, "voxel_size")
+                except PlanError:
+                    lo = geo.voxel_size_m(d.camera.pixel_size_m, d.binning, d.optic.mag_max, mag)
+                    hi = geo.voxel_size_m(d.camera.pixel_size_m, d.binning, d.optic.mag_min, mag)
+                    raise PlanError(
+                        f"voxel_size: {voxel * 1e6:.4g} um cannot be reached with {d.optic.name} "
+                        f"at binning {d.binning}: it gives {lo * 1e6:.4g}-{hi * 1e6:.4g} um "
+                        f"({d.optic.mag_min:g}x-{d.optic.mag_max:g}x)") from None
+        else:
+            if d.optic.type != "fixed":
+                raise PlanError(f"voxel_size: missing; {d.optic.name} is a zoom optic, so give "
+                                f"voxel_size or detector.magnification")
+            optic_mag = d.optic.mag_max
+        computed = geo.voxel_size_m(d.camera.pixel_size_m, d.binning, optic_mag, mag)
+        if voxel is not None and abs(computed / voxel - 1) > 0.01:
+            notes.append(f"voxel_size {voxel * 1e6:.4g} um differs from camera pixel x binning / "
+                         f"magnification = {computed * 1e6:.4g} um")
+        voxel = computed if voxel is None or plan.detector.magnification is not None else voxel
+        v["optic_magnification"] = optic_mag
+    v["voxel_size_um"] = voxel * 1e6 if voxel is not None else None
+
+    acq = plan.acquisition
+    defaults = plan.beamline.defaults
+    scans_per_stage = 2 if acq.geometry == "quarter" else 1
+    fov_w = fov_h = None
+    if d is not None and voxel is not None:
+        fov_w = geo.field_of_view_m(d.roi_px[0], voxel, acq.geometry, acq.overlap_px)
+        fov_h = d.roi_px[1] * voxel
+        v["field_of_view_mm"] = {"width": fov_w * 1e3, "height": fov_h * 1e3}
+        v["detector_width_mm"] = d.roi_px[0] * voxel * 1e3
+        n_rec = geo.recommended_projections(fov_w, voxel)
+        v["recommended_projections"] = n_rec
+        v["reconstructed_width_px"] = int(round(fov_w / voxel))
+    else:
+        n_rec = None
+        v["field_of_view_mm"] = None
+    n_proj = acq.projections or n_rec
+    if n_proj is None:
+        raise PlanError("acquisition.projections: missing; without a detector and voxel size it "
+                        "cannot be recommended")
+    if n_rec is not None and acq.projections is not None and acq.projections < n_rec:
+        notes.append(f"{acq.projections} projections undersample the {v['reconstructed_width_px']}"
+                     f"-pixel reconstruction: (π/2)·width asks for {n_rec}")
+    v["n_projections"] = n_proj
+    v["scans_per_stage"] = scans_per_stage
+
+    step = acq.vertical_step_m or defaults.vertical_step_m
+    if acq.stages is not None:
+        stages = acq.stages
+    elif plan.sample.height_m is not None and fov_h is not None:
+        stages = geo.stages_for_height(plan.sample.height_m, min(fov_h, acq.beam_height_m or fov_h),
+                                       step)
+    else:
+        stages = 1
+    v["stages"] = stages
+    v["vertical_step_mm"] = step * 1e3
+    if fov_h is not None and stages > 1 and step > fov_h:
+        notes.append(f"vertical_step {step * 1e3:.3g} mm exceeds the field of view height "
+                     f"{fov_h * 1e3:.3g} mm: gaps between stages")
+    if fov_h is not None:
+        v["covered_height_mm"] = ((stages - 1) * step + fov_h) * 1e3
+
+    # --- time ---------------------------------------------------------------------------------
+    t_sub = acq.subframe_time_s
+    if t_sub is None:
+        raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms'")
+    t_lat = acq.latency_s if acq.latency_s is not None else defaults.latency_fraction * t_sub
+    times = scan_time(n_proj, acq.subframes, t_sub, t_lat,
+                      n_ref=acq.n_ref if acq.n_ref is not None else defaults.n_ref,
+                      ref_groups=acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups,
+                      n_dark=acq.n_dark if acq.n_dark is not None else defaults.n_dark,
+                      overhead_s=(acq.overhead_per_scan_s if acq.overhead_per_scan_s is not None
+                                  else defaults.overhead_per_scan_s),
+                      scans_per_stage=scans_per_stage, stages=stages)
+    v["scan_time_s"] = times.total_s
+    v["scan_time_h"] = times.total_s / 3600.0
+    v["time_per_tomogram_s"] = times.per_tomogram_s
+    v["time_per_stage_s"] = times.per_stage_s
+    v["latency_s"] = t_lat
+    v["exposure_time_s"] = acq.subframes * t_sub
+
+    # --- dose ----------------------------------------------------------------------------------
+    tissue_idx = plan.sample.tissue
+    if tissue_idx:
+        first = tissue_idx[0]
+        before = transmission(layers[:first], energy)
+        tissue = layers[first].material
+        path = sum(layers[i].thickness_m for i in tissue_idx)
+        entrance, mean = dose_rate_gy_per_s(filtered * before, tissue, path)
+        beam_h = acq.beam_height_m or fov_h or step
+        exposures = exposures_per_voxel(stages, beam_h, step, scans_per_stage)
+        v["tissue"] = tissue.name
+        v["tissue_path_mm"] = path * 1e3
+        v["dose_rate_Gy_per_s"] = mean
+        v["entrance_dose_rate_Gy_per_s"] = entrance
+        v["exposures_per_voxel"] = exposures
+        v["dose_Gy"] = mean * times.beam_on_per_tomogram_s * exposures
+        v["entrance_dose_Gy"] = entrance * times.beam_on_per_tomogram_s * exposures
+    else:
+        entrance, _ = dose_rate_gy_per_s(filtered, _water(), 0.0)
+        v["tissue"] = None
+        v["dose_rate_Gy_per_s"] = entrance
+        v["entrance_dose_rate_Gy_per_s"] = entrance
+        v["dose_Gy"] = entrance * times.beam_on_per_tomogram_s * scans_per_stage
+        v["entrance_dose_Gy"] = v["dose_Gy"]
+        notes.append("no tissue layer: dose is the entrance dose to water")
+
+    # --- detector dynamic range ----------------------------------------------------------------
+    if d is not None and voxel is not None:
+        pixel_area_mm2 = (voxel * 1e3) ** 2
+        eff = det.collection_efficiency(d.optic.na, d.screen.kind.refractive_index) \
+            * d.camera.quantum_efficiency
+        ly = d.screen.kind.light_yield_per_mev
+        flat_e = det.electrons_per_pixel(filtered, e_dep, pixel_area_mm2, t_sub, ly, eff)
+        sample_e = det.electrons_per_pixel(behind, e_dep, pixel_area_mm2, t_sub, ly, eff)
+        full = d.camera.full_well_e
+        gain = d.camera.gain_e_per_adu
+        fill = flat_e / full
+        tissue_e = medium_e = None
+        if tissue_idx and plan.sample.medium is not None:
+            from .layers import Layer
+            swapped = [Layer(plan.sample.medium, l.thickness_m, l.nominal_m, l.label)
+                       if i in tissue_idx else l for i, l in enumerate(layers)]
+            medium_only = filtered * transmission(swapped, energy)
+            medium_e = det.electrons_per_pixel(medium_only, e_dep, pixel_area_mm2, t_sub, ly, eff)
+            tissue_e = sample_e
+        grey_tissue = (abs(medium_e - tissue_e) / gain) if medium_e is not None else None
+        xray_flat = float((filtered.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
+        xray_behind = float((behind.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
+        e_per_x = flat_e / xray_flat if xray_flat > 0 else 0.0
+        snr = det.snr_per_projection(xray_behind * acq.subframes, e_per_x, d.camera.read_noise_e,
+                                     acq.subframes)
+        v["detector"] = {
+            "flat_electrons": flat_e,
+            "sample_electrons": sample_e,
+            "full_well_electrons": full,
+            "fill_fraction": fill,
+            "sample_fill_fraction": sample_e / full,
+            "saturated": bool(flat_e > full),
+            "starved": bool(sample_e < STARVATION_FRACTION * full),
+            "gain_electrons_per_adu": gain,
+            "flat_grey_levels": min(flat_e, full) / gain,
+            "sample_grey_levels": min(sample_e, full) / gain,
+            "grey_levels_tissue": grey_tissue,
+            "tissue_range_fraction": min(sample_e, full) / full,
+            "electrons_per_xray": e_per_x,
+            "xray_photons_per_pixel_projection": xray_behind * acq.subframes,
+            "snr_per_projection": snr,
+            "recommended_subframe_time_s": t_sub * plan.target_fill / fill if fill > 0 else None,
+            "collection_efficiency": eff,
+        }
+        v["tissue_range_fraction"] = min(sample_e, full) / full
+        if flat_e > full:
+            notes.append(f"detector saturates in the flat field: {flat_e:.3g} e- per sub-frame "
+                         f"> full well {full:.3g} e-; shorten subframe_time to "
+                         f"{v['detector']['recommended_subframe_time_s'] * 1e3:.3g} ms")
+        elif sample_e < STARVATION_FRACTION * full:
+            notes.append(f"detector starves behind the sample: {sample_e:.3g} e- per sub-frame is "
+                         f"{sample_e / full:.2%} of the full well")
+    else:
+        v["detector"] = None
+        v["tissue_range_fraction"] = None
+
+    # --- propagation and resolution ------------------------------------------------------------
+    e_ref = v["mean_detected_energy_sample_keV"] or v["mean_energy_incident_keV"]
+    v["fresnel_number"] = None
+    if tissue_idx and e_ref and math.isfinite(e_ref):
+        dl, bt = material_delta_beta(layers[tissue_idx[0]].material, [e_ref])
+        v["tissue_delta"] = float(dl[0])
+        v["tissue_beta"] = float(bt[0])
+        v["tissue_delta_over_beta"] = float(dl[0] / bt[0])
+    db = plan.delta_beta if plan.delta_beta is not None else v.get("tissue_delta_over_beta")
+    v["delta_beta"] = db
+    if voxel is not None and e_ref and z2 > 0:
+        v["fresnel_number"] = geo.fresnel_number(voxel, e_ref, z_eff)
+        if db:
+            L = geo.paganin_length_m(e_ref, z_eff, db)
+            v["paganin_length_um"] = L * 1e6
+            v["paganin_length_px"] = L / voxel
+    if d is not None and voxel is not None:
+        scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na) / mag
+        pen = geo.penumbral_blur_m(2.3548 * plan.source.size_rms_h_m, z1, z2) * 1e6
+        res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2)
+        v["blur_um"] = {"pixel_nyquist": 2 * voxel * 1e6, "scintillator": scint,
+                        "source_penumbra": pen}
+        v["expected_resolution_um"] = res
+
+    result = PlanResult(plan, energy, spectra, curves, v, notes)
+    if warn:
+        for n in notes:
+            warnings.warn(n, HipctWarning, stacklevel=2)
+    return result
+
+
+def _water():
+    from .materials import resolve_material
+    return resolve_material("water")

@@ -1,0 +1,302 @@
+"""The scan plan: a validated, typed description of one acquisition.
+
+A plan is written in YAML (see ``examples/bm18_hemisphere_overview.yaml``); :func:`load_plan`
+reads a file, :func:`parse_plan` a mapping. Every field is checked here, at the entry point,
+with errors naming the field and what it allows; the physics downstream assumes valid input.
+Unknown keys are errors that suggest the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hipct.beamlines import Beamline, Source, load_beamline, parse_monochromatic, read_yaml
+from hipct.errors import PlanError
+from hipct.units import parse_quantity, to_float
+
+from .layers import Layer, parse_layer
+from .materials import Material, resolve_material
+
+__all__ = ["Plan", "DetectorPlan", "AcquisitionPlan", "SamplePlan", "load_plan", "parse_plan",
+           "PLAN_KEYS"]
+
+# key -> description; drives validation and `hipct plan --template`.
+PLAN_KEYS = {
+    "name": "free text",
+    "beamline": "BM18, BM05 or a path to a beamline YAML file",
+    "source": "overrides the beamline source, e.g. {type: monochromatic, energy: 11 keV, "
+              "flux: 1e11 1/s, beam_size: 1 mm x 1 mm}",
+    "ring_current": "storage-ring current, e.g. 200 mA (default: the beamline's)",
+    "source_to_sample": "z1, e.g. 178 m (default: the beamline's)",
+    "propagation_distance": "z2 sample-to-detector, e.g. 20 m",
+    "filters": "list of 'MATERIAL THICKNESS' or {material, thickness, density, rods}",
+    "detector": "{camera, optic, scintillator, binning, magnification, roi}; omit for dose only",
+    "voxel_size": "target voxel size, e.g. 20.07 um (solves a zoom optic's magnification)",
+    "sample": "{layers: [...], tissue: NAME, height: LENGTH}",
+    "acquisition": "{geometry, projections, subframe_time, subframes, latency, stages, "
+                   "vertical_step, beam_height, n_ref, n_dark, overhead_per_scan}",
+    "delta_beta": "δ/β used for the Paganin length (default: the tissue's at the detected energy)",
+    "target_fill": "flat-field fill of the full well to aim for (default 0.8)",
+    "energy_grid": "{min, max, step} in keV (default 5-400 keV, 0.5 keV)",
+}
+_DETECTOR_KEYS = ("camera", "optic", "scintillator", "binning", "magnification", "roi")
+_SAMPLE_KEYS = ("layers", "tissue", "medium", "height")
+_ACQ_KEYS = ("geometry", "projections", "subframe_time", "subframes", "latency", "stages",
+             "vertical_step", "beam_height", "n_ref", "n_dark", "ref_groups",
+             "overhead_per_scan", "overlap", "scan_range")
+_TISSUE_HINTS = ("brain", "tissue", "muscle", "lung", "adipose", "blood", "bone", "skin",
+                 "breast", "eye", "ovary", "testis", "heart", "kidney", "liver")
+
+
+@dataclass(frozen=True)
+class DetectorPlan:
+    camera: object
+    optic: object
+    screen: object
+    screen_material: Material
+    binning: int
+    magnification: float | None
+    roi_px: tuple
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    layers: tuple
+    tissue: tuple  # indices of tissue layers
+    medium: Material | None
+    height_m: float | None
+
+
+@dataclass(frozen=True)
+class AcquisitionPlan:
+    geometry: str = "half"
+    projections: int | None = None
+    subframe_time_s: float | None = None
+    subframes: int = 1
+    latency_s: float | None = None
+    stages: int | None = None
+    vertical_step_m: float | None = None
+    beam_height_m: float | None = None
+    n_ref: int | None = None
+    n_dark: int | None = None
+    ref_groups: int | None = None
+    overhead_per_scan_s: float | None = None
+    overlap_px: float = 0.0
+    scan_range_deg: float = 360.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated scan plan. Lengths in metres, times in seconds, current in amperes."""
+
+    name: str
+    beamline: Beamline
+    source: Source
+    ring_current_a: float
+    source_to_sample_m: float
+    propagation_distance_m: float
+    filters: tuple
+    detector: DetectorPlan | None
+    voxel_size_m: float | None
+    sample: SamplePlan
+    acquisition: AcquisitionPlan
+    delta_beta: float | None = None
+    target_fill: float = 0.8
+    energy_grid_kev: tuple = (5.0, 400.0, 0.5)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def _check_keys(mapping, allowed, where: str):
+    if not isinstance(mapping, dict):
+        raise PlanError(f"{where}: expected a mapping, got {type(mapping).__name__}")
+    for key in mapping:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            prefix = f"{where}." if where else ""
+            raise PlanError(f"{prefix}{key}: unknown key; {hint}")
+
+
+def _int(value, field: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise PlanError(f"{field}: expected a whole number, got {value!r}")
+    if value < minimum:
+        raise PlanError(f"{field}: {value!r} is out of range; must be >= {minimum}")
+    return int(value)
+
+
+def _length(value, field: str, **kw) -> float:
+    return to_float(parse_quantity(value, "length", field, **kw), "m")
+
+
+def _time(value, field: str, **kw) -> float:
+    return to_float(parse_quantity(value, "time", field, **kw), "s")
+
+
+def load_plan(path) -> Plan:
+    """Read and validate a plan YAML file (errors are one-line :class:`PlanError`)."""
+    data = read_yaml(Path(path), "plan")
+    if not isinstance(data, dict):
+        raise PlanError(f"plan: {path} must hold a mapping of plan fields (name, beamline, ...)")
+    base = Path(path).parent
+    bl = data.get("beamline")
+    if isinstance(bl, str) and bl.lower().endswith((".yaml", ".yml")) and not Path(bl).is_absolute():
+        data = {**data, "beamline": str(base / bl)}
+    return parse_plan(data)
+
+
+def parse_plan(data: dict) -> Plan:
+    """Validate a plan mapping (as read from YAML) into a :class:`Plan`."""
+    _check_keys(data, PLAN_KEYS, "")
+    if "beamline" not in data and "source" not in data:
+        raise PlanError("beamline: missing; name BM18 or BM05, a beamline YAML file, or give a "
+                        "'source' ({type: monochromatic, ...})")
+    beamline = load_beamline(str(data.get("beamline", "BM18")))
+    source = beamline.source
+    if "source" in data:
+        s = data["source"]
+        if not isinstance(s, dict) or s.get("type") != "monochromatic":
+            raise PlanError("source: only {type: monochromatic, energy, flux, beam_size} may "
+                            "replace the beamline source")
+        _check_keys(s, ("type", "energy", "flux", "beam_size", "source_to_sample"), "source")
+        source = parse_monochromatic(s, "source")
+    current = source.ring_current_a
+    if "ring_current" in data:
+        current = to_float(parse_quantity(data["ring_current"], "current", "ring_current"), "A")
+        if current > 0.5:
+            raise PlanError(f"ring_current: {data['ring_current']!r} is out of range; ESRF-EBS "
+                            f"runs at up to 200 mA")
+    z1 = source.source_to_sample_m
+    if "source_to_sample" in data:
+        z1 = _length(data["source_to_sample"], "source_to_sample")
+    if "propagation_distance" not in data:
+        raise PlanError("propagation_distance: missing; the sample-to-detector distance, "
+                        "e.g. '5 m'")
+    z2 = _length(data["propagation_distance"], "propagation_distance", allow_zero=True)
+    filters = data.get("filters") or []
+    if not isinstance(filters, list):
+        raise PlanError("filters: expected a list, e.g. [sapphire 10 mm, Ag 0.2 mm]")
+    filter_layers = tuple(parse_layer(f, f"filters[{i}]") for i, f in enumerate(filters))
+
+    voxel = None
+    if data.get("voxel_size") is not None:
+        voxel = _length(data["voxel_size"], "voxel_size")
+
+    detector = None
+    if data.get("detector") is not None:
+        detector = _parse_detector(data["detector"], beamline)
+    sample = _parse_sample(data.get("sample") or {})
+    acq = _parse_acquisition(data.get("acquisition") or {})
+    delta_beta = None
+    if data.get("delta_beta") is not None:
+        delta_beta = float(data["delta_beta"])
+        if not delta_beta >= 0:
+            raise PlanError(f"delta_beta: must be >= 0, got {data['delta_beta']!r}")
+    fill = float(data.get("target_fill", 0.8))
+    if not 0 < fill <= 1:
+        raise PlanError(f"target_fill: must be in (0, 1], got {fill}")
+    grid = data.get("energy_grid") or {}
+    _check_keys(grid, ("min", "max", "step"), "energy_grid")
+    g = tuple(to_float(parse_quantity(grid.get(k, d), "energy", f"energy_grid.{k}"), "keV")
+              for k, d in (("min", "5 keV"), ("max", "400 keV"), ("step", "0.5 keV")))
+    if g[1] <= g[0]:
+        raise PlanError("energy_grid: max must exceed min")
+    return Plan(str(data.get("name", "plan")), beamline, source, current, z1, z2, filter_layers,
+                detector, voxel, sample, acq, delta_beta, fill, g, dict(data))
+
+
+def _parse_detector(d, beamline: Beamline) -> DetectorPlan:
+    _check_keys(d, _DETECTOR_KEYS, "detector")
+    for key in ("camera", "optic", "scintillator"):
+        if key not in d:
+            raise PlanError(f"detector.{key}: missing (a detector needs camera, optic and "
+                            f"scintillator)")
+    camera = beamline.camera(str(d["camera"]))
+    optic = beamline.optic(str(d["optic"]))
+    screen = beamline.screen(str(d["scintillator"]))
+    material = resolve_material(screen.kind.formula, screen.kind.density_g_cm3,
+                                field="detector.scintillator")
+    binning = _int(d.get("binning", 1), "detector.binning")
+    if binning not in camera.binnings:
+        raise PlanError(f"detector.binning: {binning} is not offered by {camera.name}; allowed: "
+                        f"{', '.join(map(str, camera.binnings))}")
+    mag = None
+    if d.get("magnification") is not None:
+        mag = optic.check_magnification(float(d["magnification"]), "detector.magnification")
+    roi = d.get("roi")
+    if roi is None:
+        roi_px = (camera.nx // binning, camera.ny // binning)
+    else:
+        if not isinstance(roi, (list, tuple)) or len(roi) != 2:
+            raise PlanError("detector.roi: expected [width, height] in binned pixels")
+        roi_px = (_int(roi[0], "detector.roi[0]"), _int(roi[1], "detector.roi[1]"))
+        if roi_px[0] > camera.nx // binning or roi_px[1] > camera.ny // binning:
+            raise PlanError(f"detector.roi: {list(roi_px)} exceeds the {camera.name} format "
+                            f"{camera.nx // binning} x {camera.ny // binning} at binning {binning}")
+    return DetectorPlan(camera, optic, screen, material, binning, mag, roi_px)
+
+
+def _parse_sample(s) -> SamplePlan:
+    _check_keys(s, _SAMPLE_KEYS, "sample")
+    layers = s.get("layers") or []
+    if not isinstance(layers, list):
+        raise PlanError("sample.layers: expected a list, e.g. [PET 4 mm, brain 70 mm]")
+    parsed = tuple(parse_layer(x, f"sample.layers[{i}]") for i, x in enumerate(layers))
+    tissue_name = s.get("tissue")
+    if tissue_name is not None:
+        want = resolve_material(str(tissue_name), field="sample.tissue")
+        tissue = tuple(i for i, l in enumerate(parsed) if l.material == want)
+        if not tissue:
+            raise PlanError(f"sample.tissue: {tissue_name!r} is not one of the sample layers")
+    else:
+        tissue = tuple(i for i, l in enumerate(parsed)
+                       if any(h in l.material.name.lower() for h in _TISSUE_HINTS))
+        if not tissue and parsed:
+            tissue = (max(range(len(parsed)), key=lambda i: parsed[i].thickness_m),)
+    medium = None
+    if s.get("medium") is not None:
+        medium = resolve_material(str(s["medium"]), field="sample.medium")
+    else:
+        others = [l for i, l in enumerate(parsed) if i not in tissue]
+        if others:
+            medium = max(others, key=lambda l: l.thickness_m).material
+    height = _length(s["height"], "sample.height") if s.get("height") is not None else None
+    return SamplePlan(parsed, tissue, medium, height)
+
+
+def _parse_acquisition(a) -> AcquisitionPlan:
+    _check_keys(a, _ACQ_KEYS, "acquisition")
+    geometry = str(a.get("geometry", "half")).lower()
+    if geometry not in ("full", "half", "quarter"):
+        raise PlanError(f"acquisition.geometry: {a['geometry']!r} is not allowed; use full, "
+                        f"half or quarter")
+    kw = {"geometry": geometry}
+    if a.get("projections") is not None:
+        kw["projections"] = _int(a["projections"], "acquisition.projections")
+    if a.get("subframe_time") is not None:
+        kw["subframe_time_s"] = _time(a["subframe_time"], "acquisition.subframe_time")
+    kw["subframes"] = _int(a.get("subframes", 1), "acquisition.subframes")
+    if a.get("latency") is not None:
+        kw["latency_s"] = _time(a["latency"], "acquisition.latency", allow_zero=True)
+    if a.get("stages") is not None:
+        kw["stages"] = _int(a["stages"], "acquisition.stages")
+    for key, name in (("vertical_step", "vertical_step_m"), ("beam_height", "beam_height_m")):
+        if a.get(key) is not None:
+            kw[name] = _length(a[key], f"acquisition.{key}")
+    for key in ("n_ref", "n_dark", "ref_groups"):
+        if a.get(key) is not None:
+            kw[key] = _int(a[key], f"acquisition.{key}", minimum=0)
+    if a.get("overhead_per_scan") is not None:
+        kw["overhead_per_scan_s"] = _time(a["overhead_per_scan"], "acquisition.overhead_per_scan",
+                                          allow_zero=True)
+    if a.get("overlap") is not None:
+        kw["overlap_px"] = float(_int(a["overlap"], "acquisition.overlap", minimum=0))
+    if a.get("scan_range") is not None:
+        rng = parse_quantity(a["scan_range"], "dimensionless", "acquisition.scan_range",
+                             default_unit="degree")
+        kw["scan_range_deg"] = float(rng.to("degree").magnitude)
+    if geometry in ("half", "quarter") and kw.get("scan_range_deg", 360.0) < 360.0 - 1e-6:
+        raise PlanError(f"acquisition.scan_range: {geometry} acquisition needs 360 degrees")
+    return AcquisitionPlan(**kw)
