@@ -17,8 +17,9 @@ from hipct.errors import HipctWarning, PlanError
 from . import detector as det
 from . import geometry as geo
 from .dose import dose_rate_gy_per_s, exposures_per_voxel
-from .layers import transmission
+from .layers import Layer, transmission
 from .materials import delta_beta as material_delta_beta
+from .materials import resolve_material
 from .plan import Plan
 from .spectrum import (Spectrum, bending_magnet_spectrum_at_sample, default_energy_grid,
                        monochromatic_spectrum)
@@ -152,7 +153,8 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         if voxel is not None and abs(computed / voxel - 1) > 0.01:
             notes.append(f"voxel_size {voxel * 1e6:.4g} um differs from camera pixel x binning / "
                          f"magnification = {computed * 1e6:.4g} um")
-        voxel = computed if voxel is None or plan.detector.magnification is not None else voxel
+        if voxel is None or d.magnification is not None:
+            voxel = computed
         v["optic_magnification"] = optic_mag
     v["voxel_size_um"] = voxel * 1e6 if voxel is not None else None
 
@@ -234,7 +236,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         v["dose_Gy"] = mean * times.beam_on_per_tomogram_s * exposures
         v["entrance_dose_Gy"] = entrance * times.beam_on_per_tomogram_s * exposures
     else:
-        entrance, _ = dose_rate_gy_per_s(filtered, _water(), 0.0)
+        entrance, _ = dose_rate_gy_per_s(filtered, resolve_material("water"), 0.0)
         v["tissue"] = None
         v["dose_rate_Gy_per_s"] = entrance
         v["entrance_dose_rate_Gy_per_s"] = entrance
@@ -255,7 +257,6 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         fill = flat_e / full
         tissue_e = medium_e = None
         if tissue_idx and plan.sample.medium is not None:
-            from .layers import Layer
             swapped = [Layer(plan.sample.medium, l.thickness_m, l.nominal_m, l.label)
                        if i in tissue_idx else l for i, l in enumerate(layers)]
             medium_only = filtered * transmission(swapped, energy)
@@ -328,7 +329,3 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
             warnings.warn(n, HipctWarning, stacklevel=2)
     return result
 
-
-def _water():
-    from .materials import resolve_material
-    return resolve_material("water")
