@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from hipct.errors import BeamlineError, PlanError
-from hipct.units import parse_quantity, to_float
+from hipct.units import length_m, parse_quantity, time_s, to_float
 
 __all__ = ["Source", "Optic", "Camera", "ScintillatorType", "Screen", "AcquisitionDefaults",
            "Beamline", "load_beamline", "builtin_beamlines", "read_yaml"]
@@ -156,7 +156,7 @@ class Beamline:
         if m is None:
             raise PlanError(f"{field}: {text!r} needs a thickness, e.g. 'LuAG 100 um'")
         kind = self._lookup("scintillators", m.group("name"), field)
-        thick = to_float(parse_quantity(m.group("thick"), "length", field), "m")
+        thick = length_m(m.group("thick"), field)
         return Screen(kind, thick, str(text))
 
 
@@ -228,20 +228,18 @@ def _build(d: dict, where: str) -> Beamline:
         size = s.get("source_size", {}) or {}
         src = Source(
             type=stype,
-            source_to_sample_m=to_float(parse_quantity(req(s, "source_to_sample", "source."),
-                                                       "length", f"{ctx}.source_to_sample"), "m"),
+            source_to_sample_m=length_m(req(s, "source_to_sample", "source."),
+                                        f"{ctx}.source_to_sample"),
             field_t=to_float(parse_quantity(req(s, "field", "source."), "magnetic_field",
                                             f"{ctx}.field"), "T"),
             electron_energy_gev=to_float(parse_quantity(s.get("electron_energy", "6 GeV"),
                                                         "energy", f"{ctx}.electron_energy"), "GeV"),
             ring_current_a=to_float(parse_quantity(s.get("ring_current", "200 mA"), "current",
                                                    f"{ctx}.ring_current"), "A"),
-            size_rms_h_m=to_float(parse_quantity(size.get("horizontal", "0 um"), "length",
-                                                 f"{ctx}.source_size.horizontal",
-                                                 allow_zero=True), "m"),
-            size_rms_v_m=to_float(parse_quantity(size.get("vertical", "0 um"), "length",
-                                                 f"{ctx}.source_size.vertical",
-                                                 allow_zero=True), "m"),
+            size_rms_h_m=length_m(size.get("horizontal", "0 um"),
+                                  f"{ctx}.source_size.horizontal", allow_zero=True),
+            size_rms_v_m=length_m(size.get("vertical", "0 um"),
+                                  f"{ctx}.source_size.vertical", allow_zero=True),
         )
     elif stype == "monochromatic":
         src = parse_monochromatic(s, ctx)
@@ -263,8 +261,8 @@ def _build(d: dict, where: str) -> Beamline:
         nx, ny = req(c, "format", f"cameras.{name}.")
         cameras[name] = Camera(
             name, int(nx), int(ny),
-            to_float(parse_quantity(req(c, "pixel_size", f"cameras.{name}."), "length",
-                                    f"beamline {where}: cameras.{name}.pixel_size"), "m"),
+            length_m(req(c, "pixel_size", f"cameras.{name}."),
+                     f"beamline {where}: cameras.{name}.pixel_size"),
             float(c.get("full_well", 30000)), float(c.get("read_noise", 1.5)),
             int(c.get("bit_depth", 16)), float(c.get("quantum_efficiency", 0.7)),
             tuple(c.get("binning", [1, 2, 4])))
@@ -283,11 +281,10 @@ def _build(d: dict, where: str) -> Beamline:
         latency_fraction=float(a.get("latency_fraction", 0.1)),
         n_ref=int(a.get("n_ref", 101)), ref_groups=int(a.get("ref_groups", 2)),
         n_dark=int(a.get("n_dark", 20)),
-        overhead_per_scan_s=to_float(parse_quantity(a.get("overhead_per_scan", "120 s"), "time",
-                                                    "acquisition_defaults.overhead_per_scan",
-                                                    allow_zero=True), "s"),
-        vertical_step_m=to_float(parse_quantity(a.get("vertical_step", "5 mm"), "length",
-                                                "acquisition_defaults.vertical_step"), "m"))
+        overhead_per_scan_s=time_s(a.get("overhead_per_scan", "120 s"),
+                                   "acquisition_defaults.overhead_per_scan", allow_zero=True),
+        vertical_step_m=length_m(a.get("vertical_step", "5 mm"),
+                                 "acquisition_defaults.vertical_step"))
     return Beamline(str(d.get("name", where)), src, filters, optics, cameras, scints, defaults,
                     aliases)
 
@@ -304,9 +301,8 @@ def parse_monochromatic(s: dict, ctx: str) -> Source:
     if len(parts) != 2:
         raise PlanError(f"{ctx}.beam_size: {s['beam_size']!r}; write 'WIDTH x HEIGHT', "
                         f"e.g. '1 mm x 1 mm'")
-    w, h = (to_float(parse_quantity(p, "length", f"{ctx}.beam_size"), "mm") for p in parts)
+    w, h = (length_m(p, f"{ctx}.beam_size") * 1e3 for p in parts)
     dist = s.get("source_to_sample", "50 m")
     return Source(type="monochromatic",
-                  source_to_sample_m=to_float(parse_quantity(dist, "length",
-                                                             f"{ctx}.source_to_sample"), "m"),
+                  source_to_sample_m=length_m(dist, f"{ctx}.source_to_sample"),
                   energy_kev=energy, flux_per_s=flux, beam_area_mm2=w * h)

@@ -14,7 +14,7 @@ import pint
 
 from .errors import PlanError
 
-__all__ = ["ureg", "Q_", "parse_quantity", "to_float"]
+__all__ = ["ureg", "Q_", "parse_quantity", "to_float", "length_m", "time_s"]
 
 def _registry() -> pint.UnitRegistry:
     # The parsed definitions are cached on disk (pint's own cache): start-up 0.3 s -> 0.05 s.
@@ -126,3 +126,13 @@ def _article(kind: str) -> str:
 def to_float(q, unit: str) -> float:
     """Magnitude of ``q`` in ``unit`` as a plain float (for kernels)."""
     return float(q.to(unit).magnitude)
+
+
+def length_m(value, field: str, **kw) -> float:
+    """Parse a length (see :func:`parse_quantity`) and return it in metres."""
+    return to_float(parse_quantity(value, "length", field, **kw), "m")
+
+
+def time_s(value, field: str, **kw) -> float:
+    """Parse a time (see :func:`parse_quantity`) and return it in seconds."""
+    return to_float(parse_quantity(value, "time", field, **kw), "s")

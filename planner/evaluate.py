@@ -92,8 +92,9 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         e_dep = det.deposited_energy_kev(d.screen_material, d.screen.thickness_m, energy)
         absorbed = det.absorbed_fraction(d.screen_material, d.screen.thickness_m, energy)
         curves["scintillator absorption"] = absorbed
-        spectra["absorbed in screen x E_dep/E (open beam)"] = filtered * (e_dep / np.maximum(energy, 1e-12))
-        spectra["absorbed in screen x E_dep/E (behind sample)"] = behind * (e_dep / np.maximum(energy, 1e-12))
+        dep_fraction = e_dep / np.maximum(energy, 1e-12)
+        spectra["absorbed in screen x E_dep/E (open beam)"] = filtered * dep_fraction
+        spectra["absorbed in screen x E_dep/E (behind sample)"] = behind * dep_fraction
         v["mean_detected_energy_keV"] = det.mean_detected_energy_kev(filtered, e_dep)
         v["mean_detected_energy_sample_keV"] = det.mean_detected_energy_kev(behind, e_dep)
         v["photon_mean_detected_energy_keV"] = det.photon_weighted_mean_energy_kev(filtered,
@@ -255,14 +256,13 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         full = d.camera.full_well_e
         gain = d.camera.gain_e_per_adu
         fill = flat_e / full
-        tissue_e = medium_e = None
+        medium_e = None
         if tissue_idx and plan.sample.medium is not None:
             swapped = [Layer(plan.sample.medium, l.thickness_m, l.nominal_m, l.label)
                        if i in tissue_idx else l for i, l in enumerate(layers)]
             medium_only = filtered * transmission(swapped, energy)
             medium_e = det.electrons_per_pixel(medium_only, e_dep, pixel_area_mm2, t_sub, ly, eff)
-            tissue_e = sample_e
-        grey_tissue = (abs(medium_e - tissue_e) / gain) if medium_e is not None else None
+        grey_tissue = (abs(medium_e - sample_e) / gain) if medium_e is not None else None
         xray_flat = float((filtered.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
         xray_behind = float((behind.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
         e_per_x = flat_e / xray_flat if xray_flat > 0 else 0.0

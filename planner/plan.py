@@ -14,7 +14,9 @@ from pathlib import Path
 
 from hipct.beamlines import Beamline, Source, load_beamline, parse_monochromatic, read_yaml
 from hipct.errors import PlanError
+from hipct.units import length_m as _length
 from hipct.units import parse_quantity, to_float
+from hipct.units import time_s as _time
 
 from .layers import Layer, parse_layer
 from .materials import Material, resolve_material
@@ -125,14 +127,6 @@ def _int(value, field: str, minimum: int = 1) -> int:
     if value < minimum:
         raise PlanError(f"{field}: {value!r} is out of range; must be >= {minimum}")
     return int(value)
-
-
-def _length(value, field: str, **kw) -> float:
-    return to_float(parse_quantity(value, "length", field, **kw), "m")
-
-
-def _time(value, field: str, **kw) -> float:
-    return to_float(parse_quantity(value, "time", field, **kw), "s")
 
 
 def load_plan(path) -> Plan:
