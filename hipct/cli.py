@@ -1,4 +1,4 @@
-"""Command line: ``hipct plan ...``.
+"""Command line: ``hipct plan ...`` and ``hipct reconstruct ...``.
 
 A thin layer: parse arguments, load inputs, call the library, print. Every
 :class:`~hipct.errors.HipctError` becomes one line on stderr and exit code 2. Heavy imports are
@@ -42,6 +42,62 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-hoa", metavar="FILE",
                    help="write the plan as an HOA-schema 'scan' block (JSON; '-' for stdout)")
     p.add_argument("--template", action="store_true", help="print the plan fields and exit")
+
+    r = sub.add_parser(
+        "reconstruct", help="raw projections -> registration-ready volume (OME-Zarr, TIFF, HDF5)",
+        description="Flat/dark correction, Paganin phase retrieval, unsharp mask, ring removal "
+                    "and filtered back-projection (180°, 360°, half and quarter acquisition), "
+                    "written as an OME-Zarr pyramid with a NIfTI header (or TIFF/HDF5). "
+                    "Energy, effective distance, pixel size and delta/beta come from --plan, "
+                    "then the file; the options below override both. The output appears only "
+                    "when complete; --resume continues an interrupted run.")
+    r.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="NXtomo or Data Exchange HDF5, or a TIFF-stack YAML sidecar; two inputs "
+                        "for the two rotations of a quarter acquisition")
+    r.add_argument("-o", "--output", required=True, help="output path (e.g. scan.ome.zarr)")
+    r.add_argument("--plan", help="scan plan YAML: energy, distances, pixel size, delta/beta")
+    r.add_argument("--delta-beta", type=float, help="delta/beta for Paganin (0: absorption)")
+    r.add_argument("--no-phase", action="store_true", help="absorption data: no phase retrieval")
+    r.add_argument("--energy", help="mean energy, e.g. '104 keV' (number: keV)")
+    r.add_argument("--distance", help="effective propagation distance z1*z2/(z1+z2), "
+                                      "e.g. '17.98 m' (number: m)")
+    r.add_argument("--pixel-size", help="pixel size at the sample before binning, "
+                                        "e.g. '6.5 um' (number: um)")
+    r.add_argument("--cor", default="auto",
+                   help="'auto' or the absolute 0-based detector column of the rotation axis "
+                        "(unbinned); quarter acquisition: two values 'C1,C2'")
+    r.add_argument("--half-acquisition", action="store_true",
+                   help="force half acquisition (axis near a detector edge, 360° scan) "
+                        "for the automatic centre search")
+    r.add_argument("--filter", default="ramp",
+                   choices=["ramp", "shepp-logan", "cosine", "hamming", "hann"],
+                   help="FBP filter window (default ramp)")
+    r.add_argument("--unsharp", metavar="SIGMA,COEFF",
+                   help="unsharp mask (1+c)I - c*G_sigma(I) on projections; sigma in pixels")
+    r.add_argument("--rings", type=int, default=0, metavar="SIZE",
+                   help="sorting-based ring removal with a median of SIZE columns (0: off)")
+    r.add_argument("--rows", metavar="A:B", help="detector rows A..B-1 only (0-based)")
+    r.add_argument("--bin", type=int, default=1, metavar="N",
+                   help="bin projections N×N after flat-field correction")
+    r.add_argument("--width", type=int, help="slice width in pixels (default: the field of view)")
+    r.add_argument("--roi", metavar="X0:X1,Y0:Y1", help="region of the slice to reconstruct")
+    r.add_argument("--flat-source", choices=["file", "scan"], default="file",
+                   help="flats from the file, or synthesised from the scan (median over angles)")
+    r.add_argument("--format", default="ome-zarr",
+                   choices=["ome-zarr", "ome-zarr-v3", "tiff", "hdf5"],
+                   help="ome-zarr: Zarr v2 / OME-Zarr 0.4 (default); ome-zarr-v3: v3 / 0.5")
+    r.add_argument("--dtype", choices=["float32", "uint16"], default="float32")
+    r.add_argument("--window", metavar="LO,HI",
+                   help="uint16 intensity window in 1/cm (default: 0.1-99.9 percentiles of "
+                        "the middle slice)")
+    r.add_argument("--memory", default="4GB",
+                   help="memory budget, e.g. 1GB: the scan is processed in chunks that fit")
+    r.add_argument("--origin", metavar="Z,Y,X",
+                   help="position (um) of the rotation axis at the detector's middle row, for "
+                        "the OME-Zarr translation (default: the file's stage position, else 0)")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -123,6 +179,96 @@ def _cmd_plan(args) -> int:
     return 2 if failed else 0
 
 
+def _floats(text: str, n: int | None, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        raise HipctError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if n is not None and len(values) != n:
+        raise HipctError(f"{option}: expected {n} comma-separated numbers, got {text!r}")
+    return values
+
+
+def _span(text: str, option: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in str(text).split(":"))
+    except ValueError:
+        raise HipctError(f"{option}: expected A:B with integers A < B, got {text!r}") from None
+    if a >= b:
+        raise HipctError(f"{option}: expected A:B with A < B, got {text!r}")
+    return a, b
+
+
+def _memory_bytes(text: str) -> float:
+    from hipct.units import ureg
+    try:
+        q = ureg.Quantity(str(text).replace("GB", " GB").replace("MB", " MB"))
+        value = float(q.to("byte").magnitude)
+    except Exception:
+        raise HipctError(f"--memory: expected a size such as 1GB or 500MB, got {text!r}") from None
+    if value <= 0:
+        raise HipctError(f"--memory: must be positive, got {text!r}")
+    return value
+
+
+def _cmd_reconstruct(args, argv) -> int:
+    from hipct.reconstruction.pipeline import ReconParams, reconstruct
+    from hipct.units import length_m, parse_quantity
+
+    plan = None
+    if args.plan:
+        from hipct.planner.evaluate import evaluate
+        from hipct.planner.plan import load_plan
+        result = evaluate(load_plan(args.plan), warn=False)
+        plan = {"values": result.values, "plan": result.to_json()}
+    if args.no_phase and args.delta_beta not in (None, 0):
+        raise HipctError("--no-phase and --delta-beta: give one or the other")
+    if args.delta_beta is not None and args.delta_beta < 0:
+        raise HipctError(f"--delta-beta: must be >= 0, got {args.delta_beta}")
+    unsharp = _floats(args.unsharp, 2, "--unsharp") if args.unsharp else (0.0, 0.0)
+    roi = None
+    if args.roi:
+        try:
+            xs, ys = args.roi.split(",")
+        except ValueError:
+            raise HipctError(f"--roi: expected X0:X1,Y0:Y1, got {args.roi!r}") from None
+        roi = _span(xs, "--roi") + _span(ys, "--roi")
+    params = ReconParams(
+        inputs=list(args.inputs), output=args.output,
+        cor=None if args.cor == "auto" else _floats(args.cor, None, "--cor"),
+        half_acquisition=True if args.half_acquisition else None,
+        delta_beta=0.0 if args.no_phase else args.delta_beta,
+        energy_kev=None if args.energy is None else float(
+            parse_quantity(args.energy, "energy", "--energy", default_unit="keV",
+                           positive=True).to("keV").magnitude),
+        distance_m=None if args.distance is None else length_m(
+            args.distance, "--distance", default_unit="m", positive=True),
+        pixel_size_m=None if args.pixel_size is None else length_m(
+            args.pixel_size, "--pixel-size", default_unit="um", positive=True),
+        filter_name=args.filter, unsharp_sigma_px=unsharp[0], unsharp_coeff=unsharp[1],
+        ring_size=args.rings, rows=_span(args.rows, "--rows") if args.rows else None,
+        binning=args.bin, width=args.width, roi=roi, flat_source=args.flat_source,
+        fmt=args.format, dtype=args.dtype,
+        window=tuple(_floats(args.window, 2, "--window")) if args.window else None,
+        memory_bytes=_memory_bytes(args.memory),
+        origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
+        resume=args.resume, overwrite=args.overwrite, plan=plan,
+        command=["hipct"] + list(argv if argv is not None else sys.argv[1:]))
+    import warnings
+
+    from hipct.errors import HipctWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", HipctWarning)
+        summary = reconstruct(params, progress=not args.quiet)
+    for w in caught:
+        print(f"hipct: warning: {w.message}", file=sys.stderr)
+    print(f"wrote {summary['output']}: {summary['shape_zyx'][0]}×{summary['shape_zyx'][1]}×"
+          f"{summary['shape_zyx'][2]} voxels of {summary['voxel_size_um']:.4g} um, "
+          f"axis at column(s) {', '.join(f'{c:.2f}' for c in summary['cor'])} "
+          f"({summary['cor_source']})", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``hipct`` command; returns the exit code."""
     parser = _build_parser()
@@ -133,6 +279,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "plan":
             return _cmd_plan(args)
+        if args.command == "reconstruct":
+            return _cmd_reconstruct(args, argv)
     except HipctError as exc:
         print(f"hipct: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,396 @@
+"""Lazy readers of raw tomography scans: NXtomo, APS Data Exchange, TIFF stacks + YAML.
+
+Every reader returns a :class:`Scan`: metadata read once, pixel data read on demand by rows
+(``read(kind, rows)``), so a scan of any size is processed in vertical chunks. Angles are
+returned in radians; lengths in metres; energy in keV. Metadata a file does not record is
+``None`` (the plan or the command line must supply it).
+
+Layouts:
+
+* **NXtomo** (NeXus application definition, the ESRF layout): ``/entry/instrument/detector/data``
+  with ``image_key`` 0/1/2 = projection/flat/dark, ``/entry/sample/rotation_angle``,
+  ``detector/x_pixel_size``, ``detector/distance``, ``/entry/beam/incident_energy``, optional
+  ``/entry/control/data`` (ring current) and ``sample/{x,y,z}_translation``. Units come from
+  each field's ``units`` attribute.
+* **Data Exchange** (APS): ``/exchange/data``, ``data_white``, ``data_dark``, ``theta`` (degrees).
+* **TIFF stack**: a YAML sidecar naming file patterns and the geometry (see
+  :func:`open_tiff_stack`).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hipct.errors import DataError
+
+__all__ = ["Scan", "open_scan", "open_nxtomo", "open_dxchange", "open_tiff_stack",
+           "write_nxtomo", "file_checksum"]
+
+
+@dataclass
+class Scan:
+    """A raw scan: metadata plus row-wise access to projections, flats and darks."""
+
+    path: str
+    layout: str
+    n_rows: int
+    n_cols: int
+    theta: np.ndarray                        # projections' angles, radians
+    flat_angles: np.ndarray                  # radians
+    flat_frames: np.ndarray                  # acquisition order of each flat
+    n_darks: int
+    energy_kev: float | None = None
+    distance_m: float | None = None          # sample -> detector
+    source_distance_m: float | None = None   # source -> sample
+    pixel_size_m: float | None = None        # at the sample
+    position_m: tuple | None = None          # (z, y, x) stage position of the axis
+    current_proj: np.ndarray | None = None
+    current_flat: np.ndarray | None = None
+    saturation: float | None = None
+    _read: object = field(default=None, repr=False)
+    files: list = field(default_factory=list, repr=False)
+
+    @property
+    def n_proj(self) -> int:
+        return int(self.theta.size)
+
+    def read(self, kind: str, rows: slice) -> np.ndarray:
+        """Frames of ``kind`` ('proj', 'flat' or 'dark') for detector rows ``rows``, float32."""
+        try:
+            return np.asarray(self._read(kind, rows), dtype=np.float32)
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{self.path}: cannot read {kind} rows {rows.start}:{rows.stop} "
+                            f"(truncated or corrupt file?): {exc}") from None
+
+
+def file_checksum(paths, chunk: int = 1 << 22) -> str:
+    """SHA-256 of the input file(s), streamed (recorded in the output's provenance)."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(chunk), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _h5open(path):
+    import h5py
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def _quantity(ds, unit: str, default_unit: str):
+    """Scalar or array value of an HDF5 dataset converted to ``unit`` via its ``units``."""
+    from hipct.units import ureg
+    value = ds[()]
+    src = ds.attrs.get("units", ds.attrs.get("unit", default_unit))
+    if isinstance(src, bytes):
+        src = src.decode()
+    src = {"micron": "um", "microns": "um", "deg": "degree"}.get(str(src), str(src))
+    try:
+        return (ureg.Quantity(np.asarray(value, dtype=np.float64), src).to(unit)).magnitude
+    except Exception:
+        raise DataError(f"{ds.file.filename}:{ds.name}: unit {src!r} is not a {unit} unit") from None
+
+
+def _scalar(group, name, unit, default_unit):
+    if group is None or name not in group:
+        return None
+    v = np.ravel(_quantity(group[name], unit, default_unit))
+    v = v[np.isfinite(v)]
+    return float(np.mean(v)) if v.size else None
+
+
+def _find_nx_entry(f):
+    for name, obj in f.items():
+        if "instrument" in obj and "detector" in obj["instrument"] \
+                and "data" in obj["instrument/detector"]:
+            return obj
+    return None
+
+
+def open_nxtomo(path) -> Scan:
+    """Open an NXtomo file (the first entry with ``instrument/detector/data``)."""
+    f = _h5open(path)
+    entry = _find_nx_entry(f)
+    if entry is None:
+        raise DataError(f"{path}: no NXtomo entry (expected /ENTRY/instrument/detector/data)")
+    det = entry["instrument/detector"]
+    data = det["data"]
+    if data.ndim != 3:
+        raise DataError(f"{path}: detector/data must be 3-D (frames, rows, cols), got {data.shape}")
+    if "image_key" not in det and "image_key_control" not in det:
+        raise DataError(f"{path}: detector/image_key is missing (0 projection, 1 flat, 2 dark)")
+    key = np.asarray(det["image_key_control" if "image_key_control" in det else "image_key"][()])
+    if key.shape[0] != data.shape[0]:
+        raise DataError(f"{path}: image_key has {key.shape[0]} entries for {data.shape[0]} frames")
+    sample = entry.get("sample")
+    if sample is None or "rotation_angle" not in sample:
+        raise DataError(f"{path}: sample/rotation_angle is missing")
+    angles = np.radians(_quantity(sample["rotation_angle"], "degree", "degree"))
+    if angles.shape[0] != data.shape[0]:
+        raise DataError(f"{path}: rotation_angle has {angles.shape[0]} entries for "
+                        f"{data.shape[0]} frames")
+    proj_idx = np.nonzero(key == 0)[0]
+    flat_idx = np.nonzero(key == 1)[0]
+    dark_idx = np.nonzero(key == 2)[0]
+    if proj_idx.size < 2:
+        raise DataError(f"{path}: fewer than two projections (image_key 0)")
+    if not np.all(np.isfinite(angles[proj_idx])):
+        raise DataError(f"{path}: rotation_angle has non-finite values")
+    current = None
+    ctrl = entry.get("control")
+    if ctrl is not None and "data" in ctrl and ctrl["data"].shape[:1] == (data.shape[0],):
+        current = np.asarray(ctrl["data"][()], dtype=np.float64)
+        if not np.all(np.isfinite(current) & (current > 0)):
+            current = None
+    position = None
+    if sample is not None and all(f"{a}_translation" in sample for a in "xyz"):
+        position = tuple(_scalar(sample, f"{a}_translation", "m", "m") for a in "zyx")
+    pixel = _scalar(sample, "x_pixel_size", "m", "m") or _scalar(det, "x_pixel_size", "m", "m")
+    source = entry["instrument"].get("source")
+    idx = {"proj": proj_idx, "flat": flat_idx, "dark": dark_idx}
+
+    def read(kind, rows):
+        sel = idx[kind]
+        if sel.size == 0:
+            return np.zeros((0, rows.stop - rows.start, data.shape[2]), np.float32)
+        lo, hi = int(sel[0]), int(sel[-1]) + 1
+        if hi - lo == sel.size:
+            return data[lo:hi, rows, :]
+        return data[lo:hi, rows, :][sel - lo]
+
+    return Scan(path=str(path), layout="nxtomo", n_rows=data.shape[1], n_cols=data.shape[2],
+                theta=angles[proj_idx], flat_angles=angles[flat_idx], flat_frames=flat_idx,
+                n_darks=int(dark_idx.size),
+                energy_kev=_scalar(entry.get("beam"), "incident_energy", "keV", "keV"),
+                distance_m=_scalar(det, "distance", "m", "m"),
+                source_distance_m=_scalar(source, "distance", "m", "m"),
+                pixel_size_m=pixel, position_m=position,
+                current_proj=None if current is None else current[proj_idx],
+                current_flat=None if current is None else current[flat_idx],
+                saturation=float(det.attrs["saturation_value"]) if "saturation_value" in det.attrs
+                else None,
+                _read=read, files=[str(path)])
+
+
+def open_dxchange(path) -> Scan:
+    """Open an APS Data Exchange file (``/exchange/data``, ``data_white``, ``data_dark``)."""
+    f = _h5open(path)
+    ex = f.get("exchange")
+    if ex is None or "data" not in ex:
+        raise DataError(f"{path}: /exchange/data is missing (not a Data Exchange file)")
+    data = ex["data"]
+    if data.ndim != 3:
+        raise DataError(f"{path}: /exchange/data must be 3-D, got shape {data.shape}")
+    for name in ("data_white", "data_dark"):
+        if name in ex and ex[name].shape[1:] != data.shape[1:]:
+            raise DataError(f"{path}: /exchange/{name} frames are {ex[name].shape[1:]}, "
+                            f"projections are {data.shape[1:]}")
+    if "theta" not in ex:
+        raise DataError(f"{path}: /exchange/theta (angles in degrees) is missing")
+    theta = np.radians(np.asarray(ex["theta"][()], dtype=np.float64))
+    if theta.shape[0] != data.shape[0]:
+        raise DataError(f"{path}: {theta.shape[0]} angles for {data.shape[0]} projections")
+    if not np.all(np.isfinite(theta)):
+        raise DataError(f"{path}: /exchange/theta has non-finite values")
+    n_flat = ex["data_white"].shape[0] if "data_white" in ex else 0
+    names = {"proj": "data", "flat": "data_white", "dark": "data_dark"}
+
+    def read(kind, rows):
+        if names[kind] not in ex:
+            return np.zeros((0, rows.stop - rows.start, data.shape[2]), np.float32)
+        return ex[names[kind]][:, rows, :]
+
+    # Data Exchange does not say when flats were taken: treat them as one group at angle 0
+    return Scan(path=str(path), layout="dxchange", n_rows=data.shape[1], n_cols=data.shape[2],
+                theta=theta, flat_angles=np.zeros(n_flat), flat_frames=np.arange(n_flat),
+                n_darks=ex["data_dark"].shape[0] if "data_dark" in ex else 0,
+                _read=read, files=[str(path)])
+
+
+def open_tiff_stack(sidecar) -> Scan:
+    """Open a TIFF stack described by a YAML sidecar.
+
+    The sidecar (paths relative to it)::
+
+        projections: proj_*.tif      # glob, sorted by name
+        flats: flat_*.tif            # optional
+        darks: dark_*.tif            # optional
+        angles: {start: 0, stop: 360}   # degrees, endpoint excluded; or a list of degrees
+        pixel_size: 6.5 um           # optional, at the sample
+        distance: 0.5 m              # optional, sample -> detector
+        energy: 30 keV               # optional
+    """
+    import tifffile
+
+    from hipct.beamlines.loader import read_yaml
+    from hipct.units import parse_quantity
+
+    sidecar = Path(sidecar)
+    spec = read_yaml(sidecar)
+    if not isinstance(spec, dict) or "projections" not in spec:
+        raise DataError(f"{sidecar}: a TIFF-stack sidecar needs 'projections: PATTERN'")
+    allowed = {"projections", "flats", "darks", "angles", "pixel_size", "distance", "energy",
+               "source_distance"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise DataError(f"{sidecar}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+    def files(key):
+        if key not in spec:
+            return []
+        found = sorted(glob.glob(os.path.join(sidecar.parent, str(spec[key]))))
+        if not found:
+            raise DataError(f"{sidecar}: {key}: no file matches {spec[key]!r}")
+        return found
+
+    lists = {"proj": files("projections"), "flat": files("flats"), "dark": files("darks")}
+    n = len(lists["proj"])
+    ang = spec.get("angles")
+    if isinstance(ang, dict):
+        try:
+            start, stop = float(ang["start"]), float(ang["stop"])
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{sidecar}: angles needs numeric 'start' and 'stop' (degrees)") from None
+        theta = np.radians(start + (stop - start) * np.arange(n) / n)
+    elif isinstance(ang, list):
+        theta = np.radians(np.asarray(ang, dtype=np.float64))
+        if theta.size != n:
+            raise DataError(f"{sidecar}: {theta.size} angles for {n} projection files")
+    else:
+        raise DataError(f"{sidecar}: angles must be {{start: DEG, stop: DEG}} or a list of degrees")
+    try:
+        first = tifffile.memmap(lists["proj"][0], mode="r")
+    except Exception:
+        first = tifffile.imread(lists["proj"][0])
+    if first.ndim != 2:
+        raise DataError(f"{lists['proj'][0]}: expected a 2-D image, got shape {first.shape}")
+
+    def load(p, rows):
+        try:
+            img = tifffile.memmap(p, mode="r")
+        except Exception:
+            img = tifffile.imread(p)
+        if img.shape != first.shape:
+            raise DataError(f"{p}: image shape {img.shape} differs from {first.shape}")
+        return img[rows]
+
+    def read(kind, rows):
+        fl = lists[kind]
+        if not fl:
+            return np.zeros((0, rows.stop - rows.start, first.shape[1]), np.float32)
+        return np.stack([load(p, rows) for p in fl])
+
+    def q(key, kind):
+        return parse_quantity(spec[key], kind, key) if key in spec else None
+
+    pixel = q("pixel_size", "length")
+    dist = q("distance", "length")
+    src = q("source_distance", "length")
+    energy = q("energy", "energy")
+    n_flat = len(lists["flat"])
+    return Scan(path=str(sidecar), layout="tiff", n_rows=first.shape[0], n_cols=first.shape[1],
+                theta=theta, flat_angles=np.zeros(n_flat), flat_frames=np.arange(n_flat),
+                n_darks=len(lists["dark"]),
+                energy_kev=None if energy is None else float(energy.to("keV").magnitude),
+                distance_m=None if dist is None else float(dist.to("m").magnitude),
+                source_distance_m=None if src is None else float(src.to("m").magnitude),
+                pixel_size_m=None if pixel is None else float(pixel.to("m").magnitude),
+                _read=read, files=[str(sidecar)] + sum(lists.values(), []))
+
+
+def open_scan(path) -> Scan:
+    """Open a scan, choosing the reader from the file: NXtomo, Data Exchange or TIFF+YAML."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if path.endswith((".yaml", ".yml")):
+        return open_tiff_stack(path)
+    f = _h5open(path)
+    if "exchange" in f:
+        return open_dxchange(path)
+    if _find_nx_entry(f) is not None:
+        return open_nxtomo(path)
+    raise DataError(f"{path}: neither NXtomo (/ENTRY/instrument/detector/data) nor "
+                    "Data Exchange (/exchange/data)")
+
+
+def write_nxtomo(path, projections, theta_rad, *, flats=None, darks=None, flat_angles_rad=None,
+                 pixel_size_m=None, distance_m=None, energy_kev=None, source_distance_m=None,
+                 current=None, position_m=None) -> None:
+    """Write a scan as an NXtomo file: darks, flats (first half), projections, flats (rest).
+
+    Written to a temporary file and renamed, so a reader never sees a half-written file.
+    ``current`` (optional) is the ring current per frame in the written order.
+    """
+    import h5py
+
+    projections = np.asarray(projections)
+    flats = np.zeros((0,) + projections.shape[1:], projections.dtype) if flats is None else flats
+    darks = np.zeros((0,) + projections.shape[1:], projections.dtype) if darks is None else darks
+    n_f1 = flats.shape[0] // 2
+    theta_deg = np.degrees(np.asarray(theta_rad, dtype=np.float64))
+    if flat_angles_rad is None:
+        fa = np.concatenate([np.full(n_f1, theta_deg[0]),
+                             np.full(flats.shape[0] - n_f1, theta_deg[-1])])
+    else:
+        fa = np.degrees(np.asarray(flat_angles_rad, dtype=np.float64))
+    frames = np.concatenate([darks, flats[:n_f1], projections, flats[n_f1:]])
+    key = np.concatenate([np.full(darks.shape[0], 2), np.full(n_f1, 1),
+                          np.zeros(projections.shape[0]), np.full(flats.shape[0] - n_f1, 1)])
+    angles = np.concatenate([np.full(darks.shape[0], theta_deg[0]), fa[:n_f1], theta_deg,
+                             fa[n_f1:]])
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with h5py.File(tmp, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry["definition"] = "NXtomo"
+        inst = entry.create_group("instrument")
+        inst.attrs["NX_class"] = "NXinstrument"
+        det = inst.create_group("detector")
+        det.attrs["NX_class"] = "NXdetector"
+        det.create_dataset("data", data=frames, chunks=(1,) + frames.shape[1:])
+        det["image_key"] = key.astype(np.int32)
+        det["image_key_control"] = key.astype(np.int32)
+        for name, value, unit in (("x_pixel_size", pixel_size_m, "m"),
+                                  ("y_pixel_size", pixel_size_m, "m"),
+                                  ("distance", distance_m, "m")):
+            if value is not None:
+                det[name] = float(value)
+                det[name].attrs["units"] = unit
+        if source_distance_m is not None:
+            src = inst.create_group("source")
+            src.attrs["NX_class"] = "NXsource"
+            src["distance"] = float(source_distance_m)
+            src["distance"].attrs["units"] = "m"
+        sample = entry.create_group("sample")
+        sample.attrs["NX_class"] = "NXsample"
+        sample["rotation_angle"] = angles
+        sample["rotation_angle"].attrs["units"] = "degree"
+        if position_m is not None:
+            for axis, value in zip("zyx", position_m):
+                sample[f"{axis}_translation"] = np.full(frames.shape[0], float(value))
+                sample[f"{axis}_translation"].attrs["units"] = "m"
+        if energy_kev is not None:
+            beam = entry.create_group("beam")
+            beam.attrs["NX_class"] = "NXbeam"
+            beam["incident_energy"] = float(energy_kev)
+            beam["incident_energy"].attrs["units"] = "keV"
+        if current is not None:
+            ctrl = entry.create_group("control")
+            ctrl.attrs["NX_class"] = "NXmonitor"
+            ctrl["data"] = np.asarray(current, dtype=np.float64)
+            ctrl["data"].attrs["units"] = "mA"
+    os.replace(tmp, path)

@@ -1,0 +1,300 @@
+"""Volume writers for the registration chain: OME-Zarr (+ NIfTI-Zarr header), TIFF, HDF5.
+
+All writers stage their output in a hidden sibling ``.NAME.partial/`` and move it into place
+only when everything (data, pyramid, metadata) is written, so ``NAME`` never exists half
+written. A journal in the staging folder records which slabs of slices are complete and the
+parameters they were made with; ``resume=True`` continues an interrupted run from it (and
+refuses if the parameters changed).
+
+OME-Zarr layout (NGFF 0.4 on Zarr v2 by default, 0.5 on Zarr v3 on request): arrays ``0``,
+``1``, … of a 2×2×2 mean pyramid, axes ``z, y, x`` in micrometres, each level's
+``coordinateTransformations`` a ``scale`` then a ``translation`` (physical position of the
+centre of voxel ``[0, 0, 0]``: for level ``l`` it moves by ``(2^l - 1)/2`` level-0 voxels).
+A 1-D ``uint8`` array ``nifti`` holds a NIfTI-1 header (qform and sform both set, units
+micrometre) so NIfTI-Zarr readers and MRI tools see the same geometry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from hipct.errors import DataError, HipctError
+
+__all__ = ["FORMATS", "open_writer", "to_uint16", "nifti_header", "ome_multiscales"]
+
+FORMATS = ("ome-zarr", "ome-zarr-v3", "tiff", "hdf5")
+_JOURNAL = "hipct-progress.json"
+
+
+def to_uint16(block: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Map ``[lo, hi]`` linearly onto 0..65535 (clipped, rounded)."""
+    lo, hi = window
+    scaled = (np.asarray(block, np.float64) - lo) / (hi - lo)
+    return np.round(np.clip(scaled, 0, 1) * 65535).astype(np.uint16)
+
+
+def ome_multiscales(n_levels: int, voxel_um: float, origin_um, name: str, version: str) -> dict:
+    """The ``multiscales`` entry: per level a ``scale`` then a ``translation`` (micrometres)."""
+    datasets = []
+    for level in range(n_levels):
+        f = 2 ** level
+        shift = (f - 1) / 2 * voxel_um
+        datasets.append({"path": str(level), "coordinateTransformations": [
+            {"type": "scale", "scale": [voxel_um * f] * 3},
+            {"type": "translation", "translation": [float(o) + shift for o in origin_um]}]})
+    ms = {"axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
+          "datasets": datasets, "name": name, "type": "mean",
+          "metadata": {"method": "2x2x2 mean (hipct)"}}
+    if version == "0.4":
+        ms["version"] = "0.4"
+    return ms
+
+
+def nifti_header(shape_zyx, voxel_um: float, origin_um, dtype) -> tuple[bytes, dict]:
+    """NIfTI-1 header bytes (and the JSON form NIfTI-Zarr stores beside it).
+
+    NIfTI's ``i, j, k`` run along the array's last, middle and first axes (x, y, z); the
+    affine maps them to micrometres with the OME-Zarr translation, for both qform and sform.
+    """
+    import nibabel as nib
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape(tuple(int(s) for s in shape_zyx[::-1]))
+    hdr.set_data_dtype(np.dtype(dtype))
+    oz, oy, ox = (float(o) for o in origin_um)
+    affine = np.array([[voxel_um, 0, 0, ox], [0, voxel_um, 0, oy], [0, 0, voxel_um, oz],
+                       [0, 0, 0, 1.0]])
+    hdr.set_xyzt_units(xyz="micron", t="sec")
+    hdr.set_qform(affine, code="aligned")
+    hdr.set_sform(affine, code="aligned")
+    hdr.set_zooms((voxel_um,) * 3)
+    hdr["magic"] = b"n+1"
+    meta = {"NIIFormat": "n+1", "Dim": [int(s) for s in shape_zyx[::-1]],
+            "VoxelSize": [voxel_um] * 3, "Unit": {"L": "micron", "T": "sec"},
+            "DataType": str(np.dtype(dtype)), "QForm": "aligned_anat", "SForm": "aligned_anat",
+            "Affine": affine[:3].tolist()}
+    return hdr.binaryblock, meta
+
+
+class _Staged:
+    """Shared staging, journal and final atomic move."""
+
+    payload_name = "payload"
+
+    def __init__(self, out: Path, shape, dtype, attrs: dict, resume: bool, overwrite: bool):
+        self.out = Path(out)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.attrs = attrs
+        self.staging = self.out.parent / f".{self.out.name}.partial"
+        self.payload = self.staging / self.payload_name
+        if self.out.exists() and not overwrite:
+            raise HipctError(f"output: {self.out} exists; remove it or give --overwrite")
+        key = json.dumps(attrs.get("hipct", {}).get("parameters", {}), sort_keys=True)
+        journal = self.staging / _JOURNAL
+        self.done: list = []
+        if resume and journal.exists():
+            state = json.loads(journal.read_text())
+            if state.get("key") != key or state.get("shape") != list(self.shape):
+                raise HipctError(f"--resume: {self.staging} was made with other parameters; "
+                                 "rerun without --resume to start again")
+            self.done = [tuple(d) for d in state["done"]]
+            self._open_existing()
+        else:
+            if self.staging.exists():
+                shutil.rmtree(self.staging)
+            self.staging.mkdir(parents=True)
+            self._create()
+        self._key = key
+
+    def is_done(self, z0, z1) -> bool:
+        return (z0, z1) in self.done
+
+    def _journal(self):
+        tmp = self.staging / (_JOURNAL + ".tmp")
+        tmp.write_text(json.dumps({"key": self._key, "shape": list(self.shape),
+                                   "done": [list(d) for d in self.done]}))
+        os.replace(tmp, self.staging / _JOURNAL)
+
+    def write(self, z0: int, block: np.ndarray):
+        """Write slices ``z0 : z0 + len(block)`` and record them as done."""
+        self._write(z0, np.asarray(block, dtype=self.dtype))
+        self.done.append((z0, z0 + block.shape[0]))
+        self._journal()
+
+    def finalise(self):
+        """Finish (pyramid, metadata) and move the result into place atomically."""
+        self._finish()
+        if self.out.exists():
+            if self.out.is_dir():
+                shutil.rmtree(self.out)
+            else:
+                self.out.unlink()
+        os.replace(self.payload, self.out)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class OmeZarrWriter(_Staged):
+    """OME-Zarr multiscale image with a NIfTI-Zarr ``nifti`` header array."""
+
+    def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um,
+                 zarr_version=2, chunk=128, chunk_z=None):
+        self.zarr_version = zarr_version
+        self.chunks = tuple(min(c, s) for c, s in zip((chunk_z or chunk, chunk, chunk), shape))
+        self.voxel_um = float(voxel_um)
+        self.origin_um = tuple(float(o) for o in origin_um)
+        super().__init__(out, shape, dtype, attrs, resume, overwrite)
+
+    def _compressor(self):
+        if self.zarr_version == 2:
+            import numcodecs
+            return {"compressors": numcodecs.Blosc(cname="zstd", clevel=3,
+                                                   shuffle=numcodecs.Blosc.BITSHUFFLE),
+                    "chunk_key_encoding": {"name": "v2", "separator": "/"}}
+        from zarr.codecs import BloscCodec
+        return {"compressors": BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"),
+                "dimension_names": ["z", "y", "x"]}
+
+    def _create(self):
+        import zarr
+        self.group = zarr.open_group(str(self.payload), mode="w", zarr_format=self.zarr_version)
+        self.level0 = self.group.create_array("0", shape=self.shape, chunks=self.chunks,
+                                              dtype=self.dtype, fill_value=0,
+                                              **self._compressor())
+
+    def _open_existing(self):
+        import zarr
+        self.group = zarr.open_group(str(self.payload), mode="r+")
+        self.level0 = self.group["0"]
+
+    def _write(self, z0, block):
+        self.level0[z0:z0 + block.shape[0]] = block
+
+    def _finish(self):
+        prev = self.level0
+        level = 0
+        while min(prev.shape) >= 2 * 32 and level < 8:
+            level += 1
+            shape = tuple(s // 2 for s in prev.shape)
+            arr = self.group.create_array(str(level), shape=shape,
+                                          chunks=tuple(min(c, s) for c, s in zip(self.chunks, shape)),
+                                          dtype=self.dtype, fill_value=0, overwrite=True,
+                                          **self._compressor())
+            step = self.chunks[0]
+            for z in range(0, shape[0], step):
+                z1 = min(z + step, shape[0])
+                src = np.asarray(prev[2 * z:2 * z1, :2 * shape[1], :2 * shape[2]], np.float64)
+                mean = src.reshape(z1 - z, 2, shape[1], 2, shape[2], 2).mean(axis=(1, 3, 5))
+                if np.issubdtype(self.dtype, np.integer):
+                    mean = np.round(mean)
+                arr[z:z1] = mean.astype(self.dtype)
+            prev = arr
+        version = "0.4" if self.zarr_version == 2 else "0.5"
+        ms = ome_multiscales(level + 1, self.voxel_um, self.origin_um, self.out.name, version)
+        attrs = dict(self.attrs)
+        if version == "0.4":
+            attrs["multiscales"] = [ms]
+        else:
+            attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+        self.group.attrs.update(attrs)
+        header, meta = nifti_header(self.shape, self.voxel_um, self.origin_um, self.dtype)
+        kw = {} if self.zarr_version == 3 else {
+            "chunk_key_encoding": {"name": "v2", "separator": "/"}}
+        nii = self.group.create_array("nifti", shape=(len(header),), chunks=(len(header),),
+                                      dtype="uint8", compressors=None, overwrite=True, **kw)
+        nii[:] = np.frombuffer(header, dtype=np.uint8)
+        nii.attrs.update(meta)
+
+
+class TiffWriter(_Staged):
+    """One TIFF per slice (``slice_00000.tif``…) plus ``hipct.json`` with the metadata."""
+
+    def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um):
+        self.voxel_um = voxel_um
+        self.origin_um = origin_um
+        super().__init__(out, shape, dtype, attrs, resume, overwrite)
+
+    def _create(self):
+        self.payload.mkdir()
+
+    def _open_existing(self):
+        pass
+
+    def _write(self, z0, block):
+        import tifffile
+        res = 1e4 / self.voxel_um  # pixels per cm
+        for k, img in enumerate(block):
+            name = self.payload / f"slice_{z0 + k:05d}.tif"
+            tifffile.imwrite(name, img, resolution=(res, res), resolutionunit="CENTIMETER",
+                             metadata=None)
+
+    def _finish(self):
+        meta = dict(self.attrs)
+        meta.update({"voxel_size_um": self.voxel_um, "origin_um": list(self.origin_um),
+                     "shape_zyx": list(self.shape), "dtype": str(self.dtype)})
+        (self.payload / "hipct.json").write_text(json.dumps(meta, indent=1, default=str))
+
+
+class Hdf5Writer(_Staged):
+    """``/volume`` (z, y, x) with voxel size, origin and provenance as attributes."""
+
+    payload_name = "volume.h5"
+
+    def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um):
+        self.voxel_um = voxel_um
+        self.origin_um = origin_um
+        super().__init__(out, shape, dtype, attrs, resume, overwrite)
+
+    def _create(self):
+        import h5py
+        with h5py.File(self.payload, "w") as f:
+            f.create_dataset("volume", shape=self.shape, dtype=self.dtype,
+                             chunks=tuple(min(64, s) for s in self.shape))
+
+    def _open_existing(self):
+        import h5py
+        try:
+            h5py.File(self.payload, "r").close()
+        except OSError:
+            raise DataError(f"--resume: {self.payload} is damaged; rerun without --resume") from None
+
+    def _write(self, z0, block):
+        import h5py
+        with h5py.File(self.payload, "r+") as f:
+            f["volume"][z0:z0 + block.shape[0]] = block
+            f.flush()
+
+    def _finish(self):
+        import h5py
+        with h5py.File(self.payload, "r+") as f:
+            v = f["volume"]
+            v.attrs["voxel_size_um"] = self.voxel_um
+            v.attrs["origin_um"] = np.asarray(self.origin_um, dtype=np.float64)
+            v.attrs["axes"] = "zyx"
+            v.attrs["hipct"] = json.dumps(self.attrs, default=str)
+
+
+def open_writer(fmt: str, out, shape, dtype, attrs: dict, *, voxel_um: float, origin_um,
+                resume: bool = False, overwrite: bool = False, chunk_z: int = 128):
+    """Create (or, with ``resume``, reopen) a staged writer for ``fmt`` (one of FORMATS).
+
+    ``chunk_z`` is the OME-Zarr chunk height; the pipeline makes it divide its slab height so
+    a slab always rewrites whole chunks (a slab redone on resume leaves no stale chunk).
+    """
+    if fmt not in FORMATS:
+        raise HipctError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    kw = dict(voxel_um=voxel_um, origin_um=origin_um)
+    if fmt == "ome-zarr":
+        return OmeZarrWriter(out, shape, dtype, attrs, resume, overwrite, zarr_version=2,
+                             chunk_z=chunk_z, **kw)
+    if fmt == "ome-zarr-v3":
+        return OmeZarrWriter(out, shape, dtype, attrs, resume, overwrite, zarr_version=3,
+                             chunk_z=chunk_z, **kw)
+    if fmt == "tiff":
+        return TiffWriter(out, shape, dtype, attrs, resume, overwrite, **kw)
+    return Hdf5Writer(out, shape, dtype, attrs, resume, overwrite, **kw)

@@ -1,0 +1,359 @@
+"""The reconstruction pipeline: raw scan(s) → flat field → Paganin → unsharp → rings → FBP → volume.
+
+Data flow per vertical chunk of detector rows (chunk height chosen from the memory budget;
+each chunk also reads the rows the convolution steps need from its neighbours, so chunked
+equals unchunked)::
+
+    read rows (+ margin) ─► dark/flat (angle-interpolated) ─► bin ─► Paganin (−ln) or −ln
+      ─► unsharp mask ─► crop margin ─► ring removal ─► merge to 180° (half/quarter)
+      ─► FBP ─► 1/cm ─► writer (staged, journalled slab by slab)
+
+Physical inputs (energy, effective distance, pixel size, delta/beta) come, in this order of
+precedence, from the command line, the plan (:func:`hipct.planner.evaluate.evaluate`) and
+the file's metadata; :func:`resolve_physics` records where each value came from.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from hipct import __version__
+from hipct.errors import HipctError, HipctWarning
+
+from . import acquisition as acq
+from .centre import find_cor
+from .fbp import fbp
+from .flatfield import group_flats, normalise, synthetic_flat
+from .io.readers import Scan, file_checksum, open_scan
+from .io.writers import open_writer
+from .phase import PaganinFilter, unsharp_margin, unsharp_mask
+from .rings import remove_stripes
+
+__all__ = ["ReconParams", "resolve_physics", "reconstruct", "estimate_chunk_rows"]
+
+_WORK_COPIES = 6  # float32 copies of a chunk alive at once (raw, transmission, FFT, merge…)
+
+
+@dataclass
+class ReconParams:
+    """Everything a reconstruction needs besides the data (SI units in the names)."""
+
+    inputs: list
+    output: str
+    cor: list | None = None                # absolute 0-based columns, one per input; None: auto
+    half_acquisition: bool | None = None
+    delta_beta: float | None = None        # 0: absorption (no phase retrieval)
+    energy_kev: float | None = None
+    distance_m: float | None = None        # effective propagation distance
+    pixel_size_m: float | None = None      # at the sample, before binning
+    filter_name: str = "ramp"
+    unsharp_sigma_px: float = 0.0
+    unsharp_coeff: float = 0.0
+    ring_size: int = 0
+    rows: tuple | None = None              # detector rows (start, stop) before binning
+    binning: int = 1
+    width: int | None = None
+    roi: tuple | None = None               # (x0, x1, y0, y1) in the slice
+    flat_source: str = "file"              # 'file' or 'scan'
+    fmt: str = "ome-zarr"
+    dtype: str = "float32"
+    window: tuple | None = None            # (lo, hi) in 1/cm for uint16; None: auto
+    memory_bytes: float = 4e9
+    origin_um: tuple | None = None         # (z, y, x) of the axis at the middle row
+    resume: bool = False
+    overwrite: bool = False
+    plan: dict | None = field(default=None, repr=False)
+    command: list | None = None
+
+
+def resolve_physics(scan: Scan, params: ReconParams, plan_values: dict | None):
+    """Energy, effective distance, pixel size and delta/beta with their sources.
+
+    Precedence: command line > plan > file metadata. The file records the sample–detector
+    distance ``z2``; it becomes ``z1 z2 / (z1 + z2)`` when the source distance is known.
+    Returns ``(values, sources)``; a value no source gives is ``None``.
+    """
+    pv = plan_values or {}
+    file_eff = None
+    if scan.distance_m is not None:
+        z1 = scan.source_distance_m
+        file_eff = scan.distance_m if not z1 else z1 * scan.distance_m / (z1 + scan.distance_m)
+    candidates = {
+        "energy_kev": (params.energy_kev, pv.get("mean_detected_energy_keV"), scan.energy_kev),
+        "distance_m": (params.distance_m, pv.get("effective_propagation_distance_m"), file_eff),
+        "pixel_size_m": (params.pixel_size_m,
+                         None if pv.get("voxel_size_um") is None else pv["voxel_size_um"] * 1e-6,
+                         scan.pixel_size_m),
+        "delta_beta": (params.delta_beta, pv.get("delta_beta"), None),
+    }
+    values, sources = {}, {}
+    for key, (cli, plan, meta) in candidates.items():
+        for src, v in (("command line", cli), ("plan", plan), ("file", meta)):
+            if v is not None:
+                values[key], sources[key] = float(v), src
+                break
+        else:
+            values[key], sources[key] = None, "missing"
+        if plan is not None and meta is not None and meta > 0 and sources[key] != "file" \
+                and abs(plan / meta - 1) > 0.02 and cli is None:
+            warnings.warn(f"{key}: the plan says {plan:.4g} but {scan.path} records {meta:.4g}; "
+                          "using the plan (override on the command line)", HipctWarning,
+                          stacklevel=2)
+    return values, sources
+
+
+def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: int,
+                        budget_bytes: float, binning: int = 1) -> int:
+    """Output rows per chunk that keep the working set under ``budget_bytes``.
+
+    Per output row: ``_WORK_COPIES`` float32 copies of ``binning`` raw rows of every frame,
+    plus two float32 slices; the convolution margins are a fixed cost per chunk.
+    """
+    per_row = 4.0 * (_WORK_COPIES * n_frames * n_cols * binning + 2 * slice_px)
+    fixed = 4.0 * _WORK_COPIES * n_frames * n_cols * 2 * margin_rows * binning
+    rows = int((budget_bytes - fixed) // per_row)
+    if rows < 1:
+        need = (fixed + per_row) / 1e9
+        raise HipctError(f"--memory: {budget_bytes / 1e9:.2f} GB is too small for this scan "
+                         f"(one slice needs about {need:.2f} GB)")
+    return rows
+
+
+def _bin(data, b):
+    if b == 1:
+        return data
+    n, r, c = data.shape
+    r2, c2 = r // b, c // b
+    return data[:, :r2 * b, :c2 * b].reshape(n, r2, b, c2, b).mean(axis=(2, 4))
+
+
+class _Preprocessor:
+    """Raw rows → −log projections (flat field, binning, Paganin, unsharp) for one scan."""
+
+    def __init__(self, scan: Scan, params: ReconParams, physics: dict):
+        self.scan = scan
+        self.p = params
+        self.b = params.binning
+        self.paganin = None
+        if physics["delta_beta"]:
+            missing = [k for k in ("energy_kev", "distance_m", "pixel_size_m")
+                       if physics[k] is None]
+            if missing:
+                raise HipctError(
+                    "paganin: " + ", ".join(missing) + " unknown (not in the file); give "
+                    "--plan or --energy/--distance/--pixel-size, or --no-phase")
+            self.paganin = PaganinFilter(physics["energy_kev"], physics["distance_m"],
+                                         physics["pixel_size_m"] * self.b,
+                                         physics["delta_beta"])
+        self.margin = (self.paganin.margin if self.paganin else 0) \
+            + unsharp_margin(params.unsharp_sigma_px)
+        self._scan_flat = None
+
+    def __call__(self, r0: int, r1: int, where: str) -> np.ndarray:
+        """−log projections for binned rows ``r0:r1`` (relative to the chosen first row)."""
+        s, b = self.scan, self.b
+        first = self.p.rows[0]
+        # binned rows r cover raw rows first + r*b ... first + (r+1)*b - 1; neighbours outside
+        # the chosen rows are real data and serve as margin where the detector has them
+        lo_b = max(r0 - self.margin, -(first // b))
+        hi_b = min(r1 + self.margin, (s.n_rows - first) // b)
+        rows = slice(first + lo_b * b, first + hi_b * b)
+        proj = s.read("proj", rows)
+        dark = s.read("dark", rows)
+        dark = dark.mean(axis=0) if dark.shape[0] else np.zeros(proj.shape[1:], np.float32)
+        if self.p.flat_source == "scan":
+            flats = synthetic_flat(proj - dark)[None]
+            from .flatfield import FlatGroups
+            groups = FlatGroups(flats, np.zeros(1))
+        else:
+            groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
+                                 s.current_flat)
+        t = normalise(proj, dark, groups, s.theta, s.current_proj, s.saturation, where)
+        del proj
+        t = _bin(t, b)
+        top, bottom = r0 - lo_b, hi_b - r1
+        if self.paganin is not None:
+            data = self.paganin.apply(t, pad_rows=(self.margin - top, self.margin - bottom))
+        else:
+            data = -np.log(t)
+        del t
+        data = unsharp_mask(data, self.p.unsharp_sigma_px, self.p.unsharp_coeff)
+        return np.ascontiguousarray(data[:, top:top + (r1 - r0)])
+
+
+def _auto_cor(pre: _Preprocessor, n_rows_binned: int, half: bool | None) -> float:
+    mid = n_rows_binned // 2
+    r0, r1 = max(0, mid - 2), min(n_rows_binned, mid + 3)
+    saved, pre.paganin = pre.paganin, None      # the axis is found on absorption data
+    saved_sigma = pre.p.unsharp_sigma_px
+    pre.p.unsharp_sigma_px = 0.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", HipctWarning)
+            sino = pre(r0, r1, "").transpose(1, 0, 2)
+    finally:
+        pre.paganin = saved
+        pre.p.unsharp_sigma_px = saved_sigma
+    return find_cor(sino, pre.scan.theta, half_acquisition=half)
+
+
+def reconstruct(params: ReconParams, progress: bool = True) -> dict:
+    """Reconstruct ``params.inputs`` into ``params.output``; returns a summary dict.
+
+    One input is a 180°, 360° or half-acquisition scan; two inputs are the two rotations of
+    a quarter acquisition (then ``cor`` needs both axis columns).
+    """
+    scans = [open_scan(p) for p in params.inputs]
+    ref = scans[0]
+    for s in scans[1:]:
+        if (s.n_rows, s.n_cols) != (ref.n_rows, ref.n_cols):
+            raise HipctError(f"inputs: {s.path} has frames {s.n_rows}×{s.n_cols}, "
+                             f"{ref.path} has {ref.n_rows}×{ref.n_cols}")
+    if params.binning < 1:
+        raise HipctError(f"--bin: must be an integer >= 1, got {params.binning}")
+    rows = params.rows or (0, ref.n_rows)
+    if not (0 <= rows[0] < rows[1] <= ref.n_rows):
+        raise HipctError(f"--rows: {rows[0]}:{rows[1]} is outside the detector's "
+                         f"0:{ref.n_rows} rows")
+    params.rows = tuple(rows)
+    b = params.binning
+    nz = (rows[1] - rows[0]) // b
+    if nz < 1:
+        raise HipctError(f"--rows/--bin: {rows[1] - rows[0]} rows binned by {b} leave no slice")
+    physics, sources = resolve_physics(ref, params, params.plan and params.plan.get("values"))
+    if params.delta_beta == 0:
+        physics["delta_beta"], sources["delta_beta"] = 0.0, "command line"
+    if physics["delta_beta"] is None:
+        raise HipctError("delta/beta: give --delta-beta (e.g. 2000), a --plan, or --no-phase")
+    pixel_known = physics["pixel_size_m"] is not None
+    if not pixel_known:
+        if physics["delta_beta"]:
+            raise HipctError("pixel size: not in the file; give --pixel-size or --plan")
+        warnings.warn(f"pixel size: {ref.path} does not record it; the volume is written with "
+                      "1 um voxels and values per pixel (give --pixel-size for 1/cm)",
+                      HipctWarning, stacklevel=2)
+        physics["pixel_size_m"], sources["pixel_size_m"] = 1e-6, "default (unknown)"
+    pres = [_Preprocessor(s, params, physics) for s in scans]
+
+    w_b = ref.n_cols // b
+    if params.cor is None:
+        if len(scans) > 1:
+            raise HipctError("--cor: quarter acquisition needs both axis columns, "
+                             "e.g. --cor 3050.5,1210.0")
+        cors_b = [_auto_cor(pres[0], nz, params.half_acquisition)]
+        cor_source = "auto"
+    else:
+        if len(params.cor) != len(scans):
+            raise HipctError(f"--cor: {len(params.cor)} value(s) for {len(scans)} input scan(s)")
+        cors_b = [(c + 0.5) / b - 0.5 for c in params.cor]
+        cor_source = "command line"
+    cors = [(c + 0.5) * b - 0.5 for c in cors_b]
+    subs = [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, cors_b)]
+    radius = acq.covered_radius(subs)
+    n = params.width or int(round(2 * radius)) + 1
+    if params.roi:
+        x0, x1, y0, y1 = params.roi
+        if not (0 <= x0 < x1 <= n and 0 <= y0 < y1 <= n):
+            raise HipctError(f"--roi: {x0}:{x1},{y0}:{y1} is outside the {n}×{n} slice")
+        ny, nx = y1 - y0, x1 - x0
+    else:
+        ny = nx = n
+    pixel_m = physics["pixel_size_m"] * b
+    voxel_um = pixel_m * 1e6
+
+    n_frames = sum(s.n_proj + s.flat_frames.size + s.n_darks for s in scans)
+    chunk = estimate_chunk_rows(n_frames, ref.n_cols // b, nx * ny, pres[0].margin,
+                                params.memory_bytes, b)
+    chunk = min(chunk, nz)
+    if chunk >= 128:
+        chunk -= chunk % 128
+    zarr_chunk = min(128, chunk) if params.fmt.startswith("ome-zarr") else None
+
+    def recon_rows(r0, r1, where=""):
+        parts = [pre(r0, r1, where) for pre in pres]
+        sinos = [p.transpose(1, 0, 2) for p in parts]
+        if params.ring_size:
+            sinos = [remove_stripes(s, params.ring_size) for s in sinos]
+        merged, layout = acq.merge_to_180(sinos, subs)
+        sl = fbp(merged, layout.theta, layout.u0, n=n, roi=params.roi,
+                 filter_name=params.filter_name)
+        return sl / np.float32(pixel_m * 100.0) if pixel_known else sl   # per pixel → 1/cm
+
+    window = params.window
+    if params.dtype == "uint16" and window is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", HipctWarning)
+            mid = nz // 2
+            preview = recon_rows(mid, mid + 1)
+        vals = preview[np.isfinite(preview)]
+        window = (float(np.percentile(vals, 0.1)), float(np.percentile(vals, 99.9)))
+        if window[1] <= window[0]:
+            window = (window[0], window[0] + 1.0)
+
+    origin = params.origin_um
+    if origin is None and ref.position_m is not None:
+        origin = tuple(v * 1e6 for v in ref.position_m)
+    origin = origin or (0.0, 0.0, 0.0)
+    c = (n - 1) / 2.0
+    x_first = params.roi[0] if params.roi else 0
+    y_first = params.roi[2] if params.roi else 0
+    z_mid = (ref.n_rows - 1) / 2.0
+    z_first = rows[0] + (b - 1) / 2.0
+    origin_voxel0 = ((z_first - z_mid) * physics["pixel_size_m"] * 1e6 + origin[0],
+                     (y_first - c) * voxel_um + origin[1],
+                     (x_first - c) * voxel_um + origin[2])
+
+    resolved = {
+        "cor": cors, "cor_source": cor_source, "half_acquisition": params.half_acquisition,
+        "filter": params.filter_name, "unsharp_sigma_px": params.unsharp_sigma_px,
+        "unsharp_coeff": params.unsharp_coeff, "ring_filter_size": params.ring_size,
+        "rows": list(rows), "binning": b, "slice_width": n, "roi": params.roi,
+        "flat_source": params.flat_source, "dtype": params.dtype,
+        "intensity_window_per_cm": window, "voxel_size_um": voxel_um,
+        "origin_um": list(origin_voxel0), "physics": physics, "physics_sources": sources,
+        "paganin_margin_px": pres[0].margin, "chunk_rows": chunk,
+    }
+    attrs = {"hipct": {
+        "version": __version__, "command": params.command,
+        "inputs": [{"path": s.path, "layout": s.layout, "sha256": file_checksum(s.files)}
+                   for s in scans],
+        "parameters": resolved, "plan": params.plan and params.plan.get("plan"),
+        "units": ("1/cm (linear attenuation; after Paganin: attenuation-equivalent)"
+                  if pixel_known else "per pixel (pixel size unknown)"),
+        "conventions": "axes z,y,x; slice grid centred on the rotation axis; "
+                       "u = x cos(theta) + y sin(theta)",
+    }}
+    out_dtype = np.uint16 if params.dtype == "uint16" else np.float32
+    writer_kw = {"voxel_um": voxel_um, "origin_um": origin_voxel0, "resume": params.resume,
+                 "overwrite": params.overwrite, "chunk_z": zarr_chunk or 128}
+    writer = open_writer(params.fmt, params.output, (nz, ny, nx), out_dtype, attrs, **writer_kw)
+    from tqdm.auto import tqdm
+
+    starts = list(range(0, nz, chunk))
+    bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
+               file=sys.stderr)
+    for z0 in starts:
+        z1 = min(z0 + chunk, nz)
+        if writer.is_done(z0, z1):
+            bar.update(z1 - z0)
+            continue
+        block = recon_rows(z0, z1, f"rows {z0}:{z1}")
+        if out_dtype == np.uint16:
+            from .io.writers import to_uint16
+            block = to_uint16(block, window)
+        writer.write(z0, block)
+        bar.update(z1 - z0)
+    bar.close()
+    writer.finalise()
+    return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved}
+
+
+def params_summary(params: ReconParams) -> dict:
+    """The parameters as a JSON-friendly dict (for logs)."""
+    d = asdict(params)
+    d.pop("plan", None)
+    return d
