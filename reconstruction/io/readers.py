@@ -112,8 +112,9 @@ def _scalar(group, name, unit, default_unit):
 
 
 def _find_nx_entry(f):
+    import h5py
     for name, obj in f.items():
-        if "instrument" in obj and "detector" in obj["instrument"] \
+        if isinstance(obj, h5py.Group) and "instrument" in obj and "detector" in obj["instrument"] \
                 and "data" in obj["instrument/detector"]:
             return obj
     return None
@@ -238,7 +239,7 @@ def open_tiff_stack(sidecar) -> Scan:
     from hipct.units import parse_quantity
 
     sidecar = Path(sidecar)
-    spec = read_yaml(sidecar)
+    spec = read_yaml(sidecar, "tiff sidecar")
     if not isinstance(spec, dict) or "projections" not in spec:
         raise DataError(f"{sidecar}: a TIFF-stack sidecar needs 'projections: PATTERN'")
     allowed = {"projections", "flats", "darks", "angles", "pixel_size", "distance", "energy",

@@ -33,3 +33,9 @@ def make_raw_scan(path, *, n_rows=6, width=96, n_proj=181, full_turn=False, cor=
                  darks=darks.astype(np.float32), pixel_size_m=5e-6, distance_m=0.1,
                  energy_kev=30.0, current=ring_current)
     return theta, ell
+
+
+@pytest.fixture
+def make_scan():
+    """Factory writing a small synthetic NXtomo scan (see :func:`make_raw_scan`)."""
+    return make_raw_scan
