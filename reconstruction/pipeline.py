@@ -35,7 +35,7 @@ from .rings import remove_stripes
 
 __all__ = ["ReconParams", "resolve_physics", "reconstruct", "estimate_chunk_rows"]
 
-_WORK_COPIES = 6  # float32 copies of a chunk alive at once (raw, transmission, FFT, merge…)
+_WORK_COPIES = 6  # float32 copies of a projection batch alive at once (raw, transmission, FFT…)
 
 
 @dataclass
@@ -107,14 +107,17 @@ def resolve_physics(scan: Scan, params: ReconParams, plan_values: dict | None):
 
 
 def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: int,
-                        budget_bytes: float, binning: int = 1) -> int:
+                        budget_bytes: float, binning: int = 1, batch: int = 64) -> int:
     """Output rows per chunk that keep the working set under ``budget_bytes``.
 
-    Per output row: ``_WORK_COPIES`` float32 copies of ``binning`` raw rows of every frame,
-    plus two float32 slices; the convolution margins are a fixed cost per chunk.
+    Fixed cost: a batch of ``batch`` projections with the convolution margins, in
+    ``_WORK_COPIES`` float32 copies (raw, transmission, padded FFT…). Per output row: the
+    sinograms of every frame (three float32 copies: chunk, merged, filtered), the raw rows of
+    one batch, and two float32 slices.
     """
-    per_row = 4.0 * (_WORK_COPIES * n_frames * n_cols * binning + 2 * slice_px)
-    fixed = 4.0 * _WORK_COPIES * n_frames * n_cols * 2 * margin_rows * binning
+    fixed = 4.0 * _WORK_COPIES * batch * n_cols * binning * (2 * margin_rows + 1) * binning
+    per_row = 4.0 * (3 * n_frames * n_cols + _WORK_COPIES * batch * n_cols * binning * binning
+                     + 2 * slice_px)
     rows = int((budget_bytes - fixed) // per_row)
     if rows < 1:
         need = (fixed + per_row) / 1e9
@@ -151,7 +154,7 @@ class _Preprocessor:
                                          physics["delta_beta"])
         self.margin = (self.paganin.margin if self.paganin else 0) \
             + unsharp_margin(params.unsharp_sigma_px)
-        self._scan_flat = None
+        self.batch = 64
 
     def __call__(self, r0: int, r1: int, where: str) -> np.ndarray:
         """−log projections for binned rows ``r0:r1`` (relative to the chosen first row)."""
@@ -162,27 +165,34 @@ class _Preprocessor:
         lo_b = max(r0 - self.margin, -(first // b))
         hi_b = min(r1 + self.margin, (s.n_rows - first) // b)
         rows = slice(first + lo_b * b, first + hi_b * b)
-        proj = s.read("proj", rows)
         dark = s.read("dark", rows)
-        dark = dark.mean(axis=0) if dark.shape[0] else np.zeros(proj.shape[1:], np.float32)
+        dark = dark.mean(axis=0) if dark.shape[0] else np.zeros((rows.stop - rows.start,
+                                                                  s.n_cols), np.float32)
         if self.p.flat_source == "scan":
-            flats = synthetic_flat(proj - dark)[None]
             from .flatfield import FlatGroups
-            groups = FlatGroups(flats, np.zeros(1))
+            groups = FlatGroups(synthetic_flat(s.read("proj", rows) - dark)[None], np.zeros(1))
         else:
             groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
                                  s.current_flat)
-        t = normalise(proj, dark, groups, s.theta, s.current_proj, s.saturation, where)
-        del proj
-        t = _bin(t, b)
         top, bottom = r0 - lo_b, hi_b - r1
-        if self.paganin is not None:
-            data = self.paganin.apply(t, pad_rows=(self.margin - top, self.margin - bottom))
-        else:
-            data = -np.log(t)
-        del t
-        data = unsharp_mask(data, self.p.unsharp_sigma_px, self.p.unsharp_coeff)
-        return np.ascontiguousarray(data[:, top:top + (r1 - r0)])
+        out = np.empty((s.n_proj, r1 - r0, s.n_cols // b), np.float32)
+        # projections in batches of angles: the projection-domain steps need the margin rows
+        # of every projection, but never all projections at once
+        for a0 in range(0, s.n_proj, self.batch):
+            a1 = min(a0 + self.batch, s.n_proj)
+            frames = slice(a0, a1)
+            t = normalise(s.read("proj", rows, frames), dark, groups, s.theta[frames],
+                          None if s.current_proj is None else s.current_proj[frames],
+                          s.saturation, where)
+            t = _bin(t, b)
+            if self.paganin is not None:
+                data = self.paganin.apply(t, pad_rows=(self.margin - top, self.margin - bottom))
+            else:
+                data = -np.log(t)
+            del t
+            data = unsharp_mask(data, self.p.unsharp_sigma_px, self.p.unsharp_coeff)
+            out[a0:a1] = data[:, top:top + (r1 - r0)]
+        return out
 
 
 def _auto_cor(pre: _Preprocessor, n_rows_binned: int, half: bool | None) -> float:

@@ -60,10 +60,13 @@ class Scan:
     def n_proj(self) -> int:
         return int(self.theta.size)
 
-    def read(self, kind: str, rows: slice) -> np.ndarray:
-        """Frames of ``kind`` ('proj', 'flat' or 'dark') for detector rows ``rows``, float32."""
+    def read(self, kind: str, rows: slice, frames: slice | None = None) -> np.ndarray:
+        """Frames of ``kind`` ('proj', 'flat' or 'dark') for detector rows ``rows``, float32.
+
+        ``frames`` selects a range of those frames (e.g. a batch of projections).
+        """
         try:
-            return np.asarray(self._read(kind, rows), dtype=np.float32)
+            return np.asarray(self._read(kind, rows, frames or slice(None)), dtype=np.float32)
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{self.path}: cannot read {kind} rows {rows.start}:{rows.stop} "
                             f"(truncated or corrupt file?): {exc}") from None
@@ -162,8 +165,8 @@ def open_nxtomo(path) -> Scan:
     source = entry["instrument"].get("source")
     idx = {"proj": proj_idx, "flat": flat_idx, "dark": dark_idx}
 
-    def read(kind, rows):
-        sel = idx[kind]
+    def read(kind, rows, frames):
+        sel = idx[kind][frames]
         if sel.size == 0:
             return np.zeros((0, rows.stop - rows.start, data.shape[2]), np.float32)
         lo, hi = int(sel[0]), int(sel[-1]) + 1
@@ -208,10 +211,10 @@ def open_dxchange(path) -> Scan:
     n_flat = ex["data_white"].shape[0] if "data_white" in ex else 0
     names = {"proj": "data", "flat": "data_white", "dark": "data_dark"}
 
-    def read(kind, rows):
+    def read(kind, rows, frames):
         if names[kind] not in ex:
             return np.zeros((0, rows.stop - rows.start, data.shape[2]), np.float32)
-        return ex[names[kind]][:, rows, :]
+        return ex[names[kind]][frames, rows, :]
 
     # Data Exchange does not say when flats were taken: treat them as one group at angle 0
     return Scan(path=str(path), layout="dxchange", n_rows=data.shape[1], n_cols=data.shape[2],
@@ -287,8 +290,8 @@ def open_tiff_stack(sidecar) -> Scan:
             raise DataError(f"{p}: image shape {img.shape} differs from {first.shape}")
         return img[rows]
 
-    def read(kind, rows):
-        fl = lists[kind]
+    def read(kind, rows, frames):
+        fl = lists[kind][frames]
         if not fl:
             return np.zeros((0, rows.stop - rows.start, first.shape[1]), np.float32)
         return np.stack([load(p, rows) for p in fl])
