@@ -99,10 +99,9 @@ def find_cor_pairs(sino, theta, *, search=None, min_overlap=None, max_pairs=32) 
     s_values = np.arange(max(lo, 0), min(hi, 2 * (w - 1)) + 1)
     metric = np.full(s_values.size, np.inf)
     for n, s in enumerate(s_values):
-        j0, j1 = max(0, s - (w - 1)), min(w - 1, s)
-        if j1 - j0 + 1 < min_overlap:
+        if min(w - 1, s) - max(0, s - (w - 1)) + 1 < min_overlap:
             continue
-        metric[n] = _mismatch(a[:, j0:j1 + 1], b[:, s - j1:s - j0 + 1][:, ::-1])
+        metric[n] = _opposite_mismatch(a, b, s)
     if not np.isfinite(metric).any():
         raise HipctError("cor: the search range leaves no overlap between opposite projections")
     i = int(np.argmin(metric))
@@ -196,7 +195,7 @@ def find_cor(sino, theta, *, half_acquisition: bool | None = None, search=None) 
         left = find_cor_pairs(sino, theta, search=(0, w / 4))
         right = find_cor_pairs(sino, theta, search=(3 * w / 4, w - 1))
         # keep the better of the two sides
-        return _best_side(sino, theta, left, right)
+        return min((left, right), key=lambda c: find_cor_pairs_metric(sino, theta, c))
     a, _ = _pairs(sino, theta, 4)
     if a is not None:
         return find_cor_pairs(sino, theta, search=search)
@@ -205,21 +204,19 @@ def find_cor(sino, theta, *, half_acquisition: bool | None = None, search=None) 
     return find_cor_fft(sino, theta, search=search)
 
 
-def _best_side(sino, theta, left, right):
-    def score(c):
-        return find_cor_pairs_metric(sino, theta, c)
-    return left if score(left) <= score(right) else right
+def _opposite_mismatch(a, b, s: int) -> float:
+    """Mismatch of ``a`` and ``b`` mirrored about the axis column ``s / 2`` over their overlap."""
+    w = a.shape[-1]
+    j0, j1 = max(0, s - (w - 1)), min(w - 1, s)
+    return _mismatch(a[:, j0:j1 + 1], b[:, s - j1:s - j0 + 1][:, ::-1])
 
 
 def find_cor_pairs_metric(sino, theta, cor) -> float:
     """Relative gradient mismatch of opposite projections for one axis column."""
-    a, b = _pairs(sino, theta, 32)
-    w = sino.shape[-1]
-    a = a.reshape(-1, w)
-    b = b.reshape(-1, w)
-    s = int(round(2 * cor))
-    j0, j1 = max(0, s - (w - 1)), min(w - 1, s)
-    return _mismatch(a[:, j0:j1 + 1], b[:, s - j1:s - j0 + 1][:, ::-1])
+    sino = np.asarray(sino, dtype=np.float32)
+    a, b = _pairs(sino if sino.ndim == 3 else sino[None], theta, 32)
+    w = a.shape[-1]
+    return _opposite_mismatch(a.reshape(-1, w), b.reshape(-1, w), int(round(2 * cor)))
 
 
 def _mismatch(a, b) -> float:
