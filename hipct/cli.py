@@ -1,4 +1,4 @@
-"""Command line: ``hipct plan ...`` and ``hipct reconstruct ...``.
+"""Command line: ``hipct plan``, ``reconstruct``, ``simulate`` and ``compare``.
 
 A thin layer: parse arguments, load inputs, call the library, print. Every
 :class:`~hipct.errors.HipctError` becomes one line on stderr and exit code 2. Heavy imports are
@@ -98,6 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue an interrupted run")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    from hipct.cli_simulate import add_parsers
+    add_parsers(sub)
     return parser
 
 
@@ -281,6 +284,12 @@ def main(argv=None) -> int:
             return _cmd_plan(args)
         if args.command == "reconstruct":
             return _cmd_reconstruct(args, argv)
+        if args.command == "simulate":
+            from hipct.cli_simulate import cmd_simulate
+            return cmd_simulate(args)
+        if args.command == "compare":
+            from hipct.cli_simulate import cmd_compare
+            return cmd_compare(args)
     except HipctError as exc:
         print(f"hipct: error: {exc}", file=sys.stderr)
         return 2

@@ -335,66 +335,27 @@ def write_nxtomo(path, projections, theta_rad, *, flats=None, darks=None, flat_a
                  current=None, position_m=None) -> None:
     """Write a scan as an NXtomo file: darks, flats (first half), projections, flats (rest).
 
-    Written to a temporary file and renamed, so a reader never sees a half-written file.
-    ``current`` (optional) is the ring current per frame in the written order.
+    Written to a temporary file and renamed (:class:`~.nxtomo.NXtomoWriter`), so a reader never
+    sees a half-written file. ``current`` (optional) is the ring current per frame in the
+    written order.
     """
-    import h5py
+    from .nxtomo import NXtomoWriter
 
     projections = np.asarray(projections)
     flats = np.zeros((0,) + projections.shape[1:], projections.dtype) if flats is None else flats
     darks = np.zeros((0,) + projections.shape[1:], projections.dtype) if darks is None else darks
     n_f1 = flats.shape[0] // 2
-    theta_deg = np.degrees(np.asarray(theta_rad, dtype=np.float64))
+    theta = np.asarray(theta_rad, dtype=np.float64)
     if flat_angles_rad is None:
-        fa = np.concatenate([np.full(n_f1, theta_deg[0]),
-                             np.full(flats.shape[0] - n_f1, theta_deg[-1])])
+        fa = np.concatenate([np.full(n_f1, theta[0]), np.full(flats.shape[0] - n_f1, theta[-1])])
     else:
-        fa = np.degrees(np.asarray(flat_angles_rad, dtype=np.float64))
+        fa = np.asarray(flat_angles_rad, dtype=np.float64)
     frames = np.concatenate([darks, flats[:n_f1], projections, flats[n_f1:]])
     key = np.concatenate([np.full(darks.shape[0], 2), np.full(n_f1, 1),
                           np.zeros(projections.shape[0]), np.full(flats.shape[0] - n_f1, 1)])
-    angles = np.concatenate([np.full(darks.shape[0], theta_deg[0]), fa[:n_f1], theta_deg,
-                             fa[n_f1:]])
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry["definition"] = "NXtomo"
-        inst = entry.create_group("instrument")
-        inst.attrs["NX_class"] = "NXinstrument"
-        det = inst.create_group("detector")
-        det.attrs["NX_class"] = "NXdetector"
-        det.create_dataset("data", data=frames, chunks=(1,) + frames.shape[1:])
-        det["image_key"] = key.astype(np.int32)
-        det["image_key_control"] = key.astype(np.int32)
-        for name, value, unit in (("x_pixel_size", pixel_size_m, "m"),
-                                  ("y_pixel_size", pixel_size_m, "m"),
-                                  ("distance", distance_m, "m")):
-            if value is not None:
-                det[name] = float(value)
-                det[name].attrs["units"] = unit
-        if source_distance_m is not None:
-            src = inst.create_group("source")
-            src.attrs["NX_class"] = "NXsource"
-            src["distance"] = float(source_distance_m)
-            src["distance"].attrs["units"] = "m"
-        sample = entry.create_group("sample")
-        sample.attrs["NX_class"] = "NXsample"
-        sample["rotation_angle"] = angles
-        sample["rotation_angle"].attrs["units"] = "degree"
-        if position_m is not None:
-            for axis, value in zip("zyx", position_m):
-                sample[f"{axis}_translation"] = np.full(frames.shape[0], float(value))
-                sample[f"{axis}_translation"].attrs["units"] = "m"
-        if energy_kev is not None:
-            beam = entry.create_group("beam")
-            beam.attrs["NX_class"] = "NXbeam"
-            beam["incident_energy"] = float(energy_kev)
-            beam["incident_energy"].attrs["units"] = "keV"
-        if current is not None:
-            ctrl = entry.create_group("control")
-            ctrl.attrs["NX_class"] = "NXmonitor"
-            ctrl["data"] = np.asarray(current, dtype=np.float64)
-            ctrl["data"].attrs["units"] = "mA"
-    os.replace(tmp, path)
+    angles = np.concatenate([np.full(darks.shape[0], theta[0]), fa[:n_f1], theta, fa[n_f1:]])
+    with NXtomoWriter(path, key, angles, frames.shape[1:], frames.dtype,
+                      pixel_size_m=pixel_size_m, distance_m=distance_m, energy_kev=energy_kev,
+                      source_distance_m=source_distance_m, current=current,
+                      position_m=position_m) as w:
+        w.write(0, frames)
