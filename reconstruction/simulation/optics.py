@@ -18,19 +18,14 @@ Physics (Paganin 2006, *Coherent X-ray Optics*, §2.2 and §1.3):
 from __future__ import annotations
 
 import numpy as np
-import scipy.constants as sc
 from scipy import fft as sfft
 
+from hipct.planner.geometry import wavelength_m  # λ = h c / E, element-wise on arrays
 from hipct.planner.materials import delta_beta
 
 __all__ = ["energy_bins", "material_optics", "wavelength_m", "Propagator", "FWHM_TO_SIGMA"]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-
-
-def wavelength_m(energy_kev):
-    """λ = h c / E (m)."""
-    return sc.h * sc.c / (np.asarray(energy_kev, dtype=float) * 1e3 * sc.e)
 
 
 def energy_bins(energy_kev: np.ndarray, weight: np.ndarray, n_bins: int):
@@ -86,6 +81,7 @@ class Propagator:
 
     def __init__(self, energy_kev, weights, d_delta, d_beta, z_eff_m, pixel_m, shape,
                  blur_sigma_m):
+        energy_kev = np.asarray(energy_kev, dtype=float)
         self.k = 2 * np.pi / wavelength_m(energy_kev)
         self.w = np.asarray(weights, dtype=float)
         self.d_delta = np.asarray(d_delta, dtype=float)

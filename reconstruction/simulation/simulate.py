@@ -160,7 +160,7 @@ class Simulation:
         s = cfg.oversample
         self.px_m = self.voxel_m / s
         sigma_m = self.blur_fwhm_um * 1e-6 * FWHM_TO_SIGMA
-        lam = 12.398419843320026e-10 / float(self.energy_kev.min())
+        lam = geo.wavelength_m(float(self.energy_kev.min()))
         fresnel_m = math.sqrt(lam * self.z_eff_m) if self.z_eff_m > 0 else 0.0
         pad = int(math.ceil(max(3 * fresnel_m, 4 * sigma_m, 2 * self.voxel_m) / self.px_m)) + 4
         from scipy.fft import next_fast_len
@@ -333,7 +333,7 @@ class Simulation:
         if quantity == "delta":
             vals = {k: float(np.dot(w, d)) for k, d in self.delta.items()}
         elif quantity == "mu":
-            lam = 12.398419843320026e-10 / self.energy_kev
+            lam = geo.wavelength_m(self.energy_kev)
             vals = {k: float(np.dot(w, 4 * np.pi * b / lam)) / 100.0 for k, b in self.beta.items()}
         else:
             raise ValueError(f"quantity must be delta, mu or labels, not {quantity!r}")
