@@ -42,6 +42,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-hoa", metavar="FILE",
                    help="write the plan as an HOA-schema 'scan' block (JSON; '-' for stdout)")
     p.add_argument("--template", action="store_true", help="print the plan fields and exit")
+    p.add_argument("--sweep", metavar="SWEEP.yaml",
+                   help="evaluate variants of the plan (filters x distances x sub-frame times, "
+                        "see examples/sweep_voi_intact.yaml) and rank them by --goal")
+    p.add_argument("--goal", default="cnr",
+                   choices=["cnr", "cnr-per-dose", "dose", "time", "range"],
+                   help="sweep ranking: highest tissue CNR (default), CNR per sqrt(Gy), "
+                        "lowest dose, shortest time, widest tissue range")
+    p.add_argument("--max-dose", metavar="DOSE", help="sweep budget, e.g. 20kGy (number: Gy)")
+    p.add_argument("--max-time", metavar="TIME", help="sweep budget, e.g. 4h (number: s)")
+    p.add_argument("--max-resolution", metavar="LENGTH",
+                   help="sweep budget on the expected resolution, e.g. 2um (number: um)")
+    p.add_argument("--min-range", type=float, default=0.0, metavar="FRACTION",
+                   help="sweep: minimum tissue range fraction of the full well (0-1)")
+    p.add_argument("--top", type=int, default=10, help="sweep: variants to list (default 10)")
 
     r = sub.add_parser(
         "reconstruct", help="raw projections -> registration-ready volume (OME-Zarr, TIFF, HDF5)",
@@ -90,8 +104,16 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--window", metavar="LO,HI",
                    help="uint16 intensity window in 1/cm (default: 0.1-99.9 percentiles of "
                         "the middle slice)")
+    r.add_argument("--fbp", choices=["fourier", "linear"], default="fourier",
+                   help="back-projector: fourier (non-uniform FFT, fast; default) or linear "
+                        "(direct, linear interpolation; the reference)")
     r.add_argument("--memory", default="4GB",
-                   help="memory budget, e.g. 1GB: the scan is processed in chunks that fit")
+                   help="memory budget per process, e.g. 1GB: the scan is processed in slabs "
+                        "that fit")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a dask.distributed cluster: tcp://host:port or a scheduler "
+                        "JSON file (needs hipct[distributed]; inputs and output on a shared "
+                        "filesystem)")
     r.add_argument("--origin", metavar="Z,Y,X",
                    help="position (um) of the rotation axis at the detector's middle row, for "
                         "the OME-Zarr translation (default: the file's stage position, else 0)")
@@ -144,6 +166,11 @@ def _cmd_plan(args) -> int:
             items.append((name, lambda n=name: parse_plan(plan_dict_from_hoa(load_hoa_record(n)))))
     else:
         items = [(args.plan, lambda: load_plan(args.plan))]
+    if args.sweep:
+        if not args.plan:
+            raise HipctError("--sweep: needs a plan YAML file")
+        from hipct.cli_sweep import cmd_sweep
+        return cmd_sweep(args, load_plan(args.plan))
     if args.export_hoa and len(items) > 1:
         raise HipctError("--export-hoa: takes a single plan")
     failed = 0
@@ -253,7 +280,8 @@ def _cmd_reconstruct(args, argv) -> int:
         binning=args.bin, width=args.width, roi=roi, flat_source=args.flat_source,
         fmt=args.format, dtype=args.dtype,
         window=tuple(_floats(args.window, 2, "--window")) if args.window else None,
-        memory_bytes=_memory_bytes(args.memory),
+        memory_bytes=_memory_bytes(args.memory), fbp_method=args.fbp,
+        scheduler=args.scheduler,
         origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
         resume=args.resume, overwrite=args.overwrite, plan=plan,
         command=["hipct"] + list(argv if argv is not None else sys.argv[1:]))

@@ -37,6 +37,7 @@ _DIMENSIONS = {
     "density": "[mass] / [length] ** 3",
     "frequency": "1 / [time]",
     "magnetic_field": "[mass] / [current] / [time] ** 2",
+    "dose": "[length] ** 2 / [time] ** 2",
     "dimensionless": "",
 }
 
@@ -107,7 +108,7 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
     return q
 
 
-_EXAMPLE_UNIT = {"length": "mm", "time": "ms", "current": "mA", "energy": "keV",
+_EXAMPLE_UNIT = {"dose": "kGy", "length": "mm", "time": "ms", "current": "mA", "energy": "keV",
                  "density": "g/cm^3", "frequency": "1/s", "magnetic_field": "T",
                  "dimensionless": ""}
 

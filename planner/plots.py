@@ -99,3 +99,65 @@ def plot_plan(result, out_dir) -> list[Path]:
     _save(fig, paths[-1])
     plt.close(fig)
     return paths
+
+
+def plot_sweep(result, goal: str, out_dir) -> list[Path]:
+    """``<name>_sweep.png``: CNR against dose for every variant (feasible ones coloured by
+    filter set, the best marked) and, for the best filter set, CNR over distance × time."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec, cols = result.spec, result.columns
+    F, D, T = len(spec.filters), spec.distances_m.size, spec.subframe_times_s.size
+    ranked = result.ranked(goal)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5))
+    dose, cnr = cols["dose_Gy"], cols["cnr"]
+    ax.scatter(dose[~result.feasible], cnr[~result.feasible], s=3, c="0.8",
+               label="excluded (saturated, starved or over budget)")
+    labels = cols["filters"]
+    shown = list(dict.fromkeys(labels[ranked][:8]))          # the best few filter sets
+    for k, lab in enumerate(shown):
+        sel = result.feasible & (labels == lab)
+        ax.scatter(dose[sel], cnr[sel], s=6, color=plt.cm.tab10(k % 10), label=lab)
+    if ranked.size:
+        b = ranked[0]
+        ax.scatter([dose[b]], [cnr[b]], marker="*", s=250, c="k", zorder=5,
+                   label=f"best by {goal}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("dose to tissue (Gy)")
+    ax.set_ylabel("tomographic CNR per voxel (tissue vs medium)")
+    ax.set_title(f"{result.spec.size} variants, {int(result.feasible.sum())} feasible")
+    ax.legend(fontsize=7, loc="lower right")
+    if ranked.size:
+        f = ranked[0] // (D * T)
+        grid = cnr.reshape(F, D, T)[f]
+        ok = result.feasible.reshape(F, D, T)[f]
+        masked = np.ma.masked_where(~ok, grid)
+        im = bx.pcolormesh(spec.subframe_times_s * 1e3, spec.distances_m, masked,
+                           shading="nearest", cmap="viridis")
+        bx.contour(spec.subframe_times_s * 1e3, spec.distances_m, ok.astype(float), [0.5],
+                   colors="w", linewidths=1)
+        fig.colorbar(im, ax=bx, label="CNR (excluded: blank)")
+        j, t = divmod(ranked[0] % (D * T), T)
+        bx.plot(spec.subframe_times_s[t] * 1e3, spec.distances_m[j], "k*", ms=15)
+        if T > 1 and spec.subframe_times_s[-1] / spec.subframe_times_s[0] > 20:
+            bx.set_xscale("log")
+        if D > 1 and spec.distances_m[0] > 0 and spec.distances_m[-1] / spec.distances_m[0] > 20:
+            bx.set_yscale("log")
+        bx.set_xlabel("sub-frame time (ms)")
+        bx.set_ylabel("propagation distance z2 (m)")
+        bx.set_title(f"filters: {spec.filters[f][0]}")
+    fig.suptitle(f"{result_name(result)}: plan sweep")
+    path = out / f"{result_name(result)}_sweep.png"
+    _save(fig, path)
+    plt.close(fig)
+    return [path]
+
+
+def result_name(result) -> str:
+    return getattr(result, "plan_name", "plan").replace(" ", "_").replace("/", "_")

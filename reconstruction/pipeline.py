@@ -26,7 +26,7 @@ from hipct.errors import HipctError, HipctWarning
 
 from . import acquisition as acq
 from .centre import find_cor
-from .fbp import fbp
+from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
 from .io.writers import open_writer
@@ -62,7 +62,9 @@ class ReconParams:
     fmt: str = "ome-zarr"
     dtype: str = "float32"
     window: tuple | None = None            # (lo, hi) in 1/cm for uint16; None: auto
-    memory_bytes: float = 4e9
+    memory_bytes: float = 4e9             # per process (each dask worker holds one slab)
+    fbp_method: str = "fourier"            # 'fourier' (non-uniform FFT) or 'linear'
+    scheduler: str | None = None           # dask.distributed scheduler address
     origin_um: tuple | None = None         # (z, y, x) of the axis at the middle row
     resume: bool = False
     overwrite: bool = False
@@ -154,45 +156,67 @@ class _Preprocessor:
                                          physics["delta_beta"])
         self.margin = (self.paganin.margin if self.paganin else 0) \
             + unsharp_margin(params.unsharp_sigma_px)
-        self.batch = 64
+        self.batch_size = 64
+        self._refs_key, self._refs = None, None
 
-    def __call__(self, r0: int, r1: int, where: str) -> np.ndarray:
-        """−log projections for binned rows ``r0:r1`` (relative to the chosen first row)."""
+    def _rows(self, r0: int, r1: int):
+        """Raw detector rows read for binned rows ``r0:r1`` and the margins they carry."""
         s, b = self.scan, self.b
         first = self.p.rows[0]
         # binned rows r cover raw rows first + r*b ... first + (r+1)*b - 1; neighbours outside
         # the chosen rows are real data and serve as margin where the detector has them
         lo_b = max(r0 - self.margin, -(first // b))
         hi_b = min(r1 + self.margin, (s.n_rows - first) // b)
-        rows = slice(first + lo_b * b, first + hi_b * b)
-        dark = s.read("dark", rows)
-        dark = dark.mean(axis=0) if dark.shape[0] else np.zeros((rows.stop - rows.start,
-                                                                  s.n_cols), np.float32)
-        if self.p.flat_source == "scan":
-            from .flatfield import FlatGroups
-            groups = FlatGroups(synthetic_flat(s.read("proj", rows) - dark)[None], np.zeros(1))
-        else:
-            groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
-                                 s.current_flat)
-        top, bottom = r0 - lo_b, hi_b - r1
-        out = np.empty((s.n_proj, r1 - r0, s.n_cols // b), np.float32)
-        # projections in batches of angles: the projection-domain steps need the margin rows
-        # of every projection, but never all projections at once
-        for a0 in range(0, s.n_proj, self.batch):
-            a1 = min(a0 + self.batch, s.n_proj)
-            frames = slice(a0, a1)
-            t = normalise(s.read("proj", rows, frames), dark, groups, s.theta[frames],
-                          None if s.current_proj is None else s.current_proj[frames],
-                          s.saturation, where)
-            t = _bin(t, b)
-            if self.paganin is not None:
-                data = self.paganin.apply(t, pad_rows=(self.margin - top, self.margin - bottom))
+        return slice(first + lo_b * b, first + hi_b * b), r0 - lo_b, hi_b - r1
+
+    def _references(self, rows: slice):
+        """Mean dark and flat groups for ``rows`` (the last pair is kept for the next batch)."""
+        key = (rows.start, rows.stop, self.p.flat_source)
+        if self._refs_key != key:
+            s = self.scan
+            dark = s.read("dark", rows)
+            dark = dark.mean(axis=0) if dark.shape[0] else np.zeros(
+                (rows.stop - rows.start, s.n_cols), np.float32)
+            if self.p.flat_source == "scan":
+                from .flatfield import FlatGroups
+                groups = FlatGroups(synthetic_flat(s.read("proj", rows) - dark)[None],
+                                    np.zeros(1))
             else:
-                data = -np.log(t)
-            del t
-            data = unsharp_mask(data, self.p.unsharp_sigma_px, self.p.unsharp_coeff)
-            out[a0:a1] = data[:, top:top + (r1 - r0)]
-        return out
+                groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
+                                     s.current_flat)
+            self._refs_key, self._refs = key, (dark, groups)
+        return self._refs
+
+    def batch(self, r0: int, r1: int, a0: int, a1: int, where: str = "") -> np.ndarray:
+        """−log projections ``a0:a1`` for binned rows ``r0:r1`` (one task of a distributed run).
+
+        The projection-domain steps need the margin rows of every projection, but never all
+        projections at once, so projections go in batches of angles.
+        """
+        s = self.scan
+        rows, top, bottom = self._rows(r0, r1)
+        dark, groups = self._references(rows)
+        frames = slice(a0, a1)
+        t = normalise(s.read("proj", rows, frames), dark, groups, s.theta[frames],
+                      None if s.current_proj is None else s.current_proj[frames],
+                      s.saturation, where)
+        t = _bin(t, self.b)
+        if self.paganin is not None:
+            data = self.paganin.apply(t, pad_rows=(self.margin - top, self.margin - bottom))
+        else:
+            data = -np.log(t)
+        del t
+        data = unsharp_mask(data, self.p.unsharp_sigma_px, self.p.unsharp_coeff)
+        return np.ascontiguousarray(data[:, top:top + (r1 - r0)], dtype=np.float32)
+
+    def batches(self):
+        """``(a0, a1)`` angle ranges of the batches."""
+        n = self.scan.n_proj
+        return [(a0, min(a0 + self.batch_size, n)) for a0 in range(0, n, self.batch_size)]
+
+    def __call__(self, r0: int, r1: int, where: str = "") -> np.ndarray:
+        """−log projections for binned rows ``r0:r1`` (relative to the chosen first row)."""
+        return np.concatenate([self.batch(r0, r1, a0, a1, where) for a0, a1 in self.batches()])
 
 
 def _auto_cor(pre: _Preprocessor, n_rows_binned: int, half: bool | None) -> float:
@@ -283,22 +307,15 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         chunk -= chunk % 128
     zarr_chunk = min(128, chunk) if params.fmt.startswith("ome-zarr") else None
 
-    def recon_rows(r0, r1, where=""):
-        parts = [pre(r0, r1, where) for pre in pres]
-        sinos = [p.transpose(1, 0, 2) for p in parts]
-        if params.ring_size:
-            sinos = [remove_stripes(s, params.ring_size) for s in sinos]
-        merged, layout = acq.merge_to_180(sinos, subs)
-        sl = fbp(merged, layout.theta, layout.u0, n=n, roi=params.roi,
-                 filter_name=params.filter_name)
-        return sl / np.float32(pixel_m * 100.0) if pixel_known else sl   # per pixel → 1/cm
+    job = _Job(params, physics, cors_b, n, pixel_known, pixel_m)
+    job.seed(scans, pres)
 
     window = params.window
     if params.dtype == "uint16" and window is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HipctWarning)
             mid = nz // 2
-            preview = recon_rows(mid, mid + 1)
+            preview = job.slab(mid, mid + 1, job.parts(mid, mid + 1), convert=False)
         vals = preview[np.isfinite(preview)]
         window = (float(np.percentile(vals, 0.1)), float(np.percentile(vals, 99.9)))
         if window[1] <= window[0]:
@@ -326,6 +343,7 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         "intensity_window_per_cm": window, "voxel_size_um": voxel_um,
         "origin_um": list(origin_voxel0), "physics": physics, "physics_sources": sources,
         "paganin_margin_px": pres[0].margin, "chunk_rows": chunk,
+        "fbp_method": params.fbp_method,
     }
     attrs = {"hipct": {
         "version": __version__, "command": params.command,
@@ -341,25 +359,104 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     writer_kw = {"voxel_um": voxel_um, "origin_um": origin_voxel0, "resume": params.resume,
                  "overwrite": params.overwrite, "chunk_z": zarr_chunk or 128}
     writer = open_writer(params.fmt, params.output, (nz, ny, nx), out_dtype, attrs, **writer_kw)
+    job.window = window
+    slabs = [(z0, min(z0 + chunk, nz)) for z0 in range(0, nz, chunk)]
     from tqdm.auto import tqdm
 
-    starts = list(range(0, nz, chunk))
     bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
                file=sys.stderr)
-    for z0 in starts:
-        z1 = min(z0 + chunk, nz)
+    todo = []
+    for z0, z1 in slabs:
         if writer.is_done(z0, z1):
             bar.update(z1 - z0)
-            continue
-        block = recon_rows(z0, z1, f"rows {z0}:{z1}")
-        if out_dtype == np.uint16:
-            from .io.writers import to_uint16
-            block = to_uint16(block, window)
-        writer.write(z0, block)
-        bar.update(z1 - z0)
+        else:
+            todo.append((z0, z1))
+    if params.scheduler:
+        from .cluster import run_distributed
+        run_distributed(params.scheduler, job, todo, writer, bar)
+    else:
+        for z0, z1 in todo:
+            writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
+            bar.update(z1 - z0)
     bar.close()
     writer.finalise()
     return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved}
+
+
+_STATES: dict = {}   # per process: the open scans and planned filters of the current job
+
+
+class _Job:
+    """Everything one slab of the volume needs, in a form that pickles to worker processes.
+
+    A slab is made in two kinds of step, the same in a local and a distributed run (so both
+    give the same bits): :meth:`part` turns a batch of projections (a range of angles) of one
+    input into −log (Paganin) projections for the slab's rows; :meth:`slab` stacks the
+    batches into sinograms and runs rings → merge to 180° → FBP → units. Each process opens
+    the scans and plans the filters once (:meth:`state`) and keeps them for later slabs.
+    """
+
+    def __init__(self, params: ReconParams, physics: dict, cors_b: list, n: int,
+                 pixel_known: bool, pixel_m: float):
+        import uuid
+        self.params, self.physics, self.cors_b = params, physics, cors_b
+        self.n, self.pixel_known, self.pixel_m = n, pixel_known, pixel_m
+        self.window = None
+        self.token = uuid.uuid4().hex
+
+    def seed(self, scans, pres):
+        """Use already opened scans in this process."""
+        _STATES.clear()
+        _STATES[self.token] = self._build(scans, pres)
+
+    def _build(self, scans, pres):
+        w_b = scans[0].n_cols // self.params.binning
+        subs = [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, self.cors_b)]
+        return {"scans": scans, "pres": pres, "subs": subs, "bp": None, "bp_key": None}
+
+    def state(self) -> dict:
+        st = _STATES.get(self.token)
+        if st is None:
+            scans = [open_scan(p) for p in self.params.inputs]
+            pres = [_Preprocessor(sc, self.params, self.physics) for sc in scans]
+            _STATES.clear()
+            st = _STATES[self.token] = self._build(scans, pres)
+        return st
+
+    def batches(self) -> list:
+        """``(input, a0, a1)`` for every batch of projections."""
+        return [(i, a0, a1) for i, pre in enumerate(self.state()["pres"])
+                for a0, a1 in pre.batches()]
+
+    def part(self, i: int, r0: int, r1: int, a0: int, a1: int, where: str = "") -> np.ndarray:
+        """Projections ``a0:a1`` of input ``i``, preprocessed, for binned rows ``r0:r1``."""
+        return self.state()["pres"][i].batch(r0, r1, a0, a1, where)
+
+    def parts(self, r0: int, r1: int, where: str = "") -> list:
+        return [self.part(i, r0, r1, a0, a1, where) for i, a0, a1 in self.batches()]
+
+    def slab(self, r0: int, r1: int, parts: list, convert: bool = True) -> np.ndarray:
+        """Slices ``r0:r1`` from the batches of :meth:`parts` (in :meth:`batches` order)."""
+        st, p = self.state(), self.params
+        per_input: list = [[] for _ in st["pres"]]
+        for (i, _, _), part in zip(self.batches(), parts):
+            per_input[i].append(part)
+        sinos = [np.concatenate(ps).transpose(1, 0, 2) for ps in per_input]
+        if p.ring_size:
+            sinos = [remove_stripes(s, p.ring_size) for s in sinos]
+        merged, layout = acq.merge_to_180(sinos, st["subs"])
+        key = (float(layout.u0), merged.shape[-1], layout.theta.tobytes())
+        if st["bp_key"] != key:
+            st["bp"] = backprojector(layout.theta, layout.u0, merged.shape[-1], self.n,
+                                     p.roi, p.filter_name, method=p.fbp_method)
+            st["bp_key"] = key
+        sl = st["bp"](merged)
+        if self.pixel_known:
+            sl = sl / np.float32(self.pixel_m * 100.0)       # per pixel → 1/cm
+        if convert and p.dtype == "uint16":
+            from .io.writers import to_uint16
+            sl = to_uint16(sl, self.window)
+        return sl
 
 
 def params_summary(params: ReconParams) -> dict:

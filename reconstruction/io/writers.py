@@ -124,8 +124,18 @@ class _Staged:
     def write(self, z0: int, block: np.ndarray):
         """Write slices ``z0 : z0 + len(block)`` and record them as done."""
         self._write(z0, np.asarray(block, dtype=self.dtype))
-        self.done.append((z0, z0 + block.shape[0]))
+        self.mark_done(z0, z0 + block.shape[0])
+
+    def mark_done(self, z0: int, z1: int):
+        """Record slices ``z0:z1`` as written (by this process or by a :meth:`region_writer`)."""
+        self.done.append((z0, z1))
         self._journal()
+
+    def region_writer(self):
+        """A picklable ``(z0, block) -> None`` that another process may call to write a slab
+        into the staging area in parallel with others (disjoint slabs), or ``None`` when the
+        format cannot take parallel writers (then the caller writes with :meth:`write`)."""
+        return None
 
     def finalise(self):
         """Finish (pyramid, metadata) and move the result into place atomically."""
@@ -174,6 +184,10 @@ class OmeZarrWriter(_Staged):
 
     def _write(self, z0, block):
         self.level0[z0:z0 + block.shape[0]] = block
+
+    def region_writer(self):
+        # slabs are whole multiples of the chunk height, so writers never share a chunk
+        return ZarrRegion(str(self.payload / "0"), str(self.dtype))
 
     def _finish(self):
         prev = self.level0
@@ -226,18 +240,43 @@ class TiffWriter(_Staged):
         pass
 
     def _write(self, z0, block):
-        import tifffile
-        res = 1e4 / self.voxel_um  # pixels per cm
-        for k, img in enumerate(block):
-            name = self.payload / f"slice_{z0 + k:05d}.tif"
-            tifffile.imwrite(name, img, resolution=(res, res), resolutionunit="CENTIMETER",
-                             metadata=None)
+        TiffRegion(str(self.payload), self.voxel_um)(z0, block)
+
+    def region_writer(self):
+        return TiffRegion(str(self.payload), self.voxel_um)
 
     def _finish(self):
         meta = dict(self.attrs)
         meta.update({"voxel_size_um": self.voxel_um, "origin_um": list(self.origin_um),
                      "shape_zyx": list(self.shape), "dtype": str(self.dtype)})
         (self.payload / "hipct.json").write_text(json.dumps(meta, indent=1, default=str))
+
+
+class ZarrRegion:
+    """Writes slabs of the staged level-0 array (picklable: a path, opened on each call)."""
+
+    def __init__(self, path: str, dtype: str):
+        self.path, self.dtype = path, dtype
+
+    def __call__(self, z0: int, block: np.ndarray):
+        import zarr
+        arr = zarr.open_array(self.path, mode="r+")
+        arr[z0:z0 + block.shape[0]] = np.asarray(block, dtype=self.dtype)
+
+
+class TiffRegion:
+    """Writes slabs as one TIFF per slice into the staging folder (picklable)."""
+
+    def __init__(self, folder: str, voxel_um: float):
+        self.folder, self.voxel_um = folder, float(voxel_um)
+
+    def __call__(self, z0: int, block: np.ndarray):
+        import tifffile
+        res = 1e4 / self.voxel_um  # pixels per cm
+        for k, img in enumerate(block):
+            name = Path(self.folder) / f"slice_{z0 + k:05d}.tif"
+            tifffile.imwrite(name, img, resolution=(res, res), resolutionunit="CENTIMETER",
+                             metadata=None)
 
 
 class Hdf5Writer(_Staged):
