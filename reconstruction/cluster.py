@@ -61,8 +61,9 @@ def _finish(job, region, r0, r1, parts):
 def run_distributed(address, job, slabs, writer, bar, client=None):
     """Reconstruct ``slabs`` (``[(z0, z1), ...]``) on the cluster at ``address``.
 
-    At most two slabs per worker are in flight, so worker memory stays near
-    ``--memory`` per slab however tall the volume.
+    At most one slab per worker is in flight. A worker holds a slab's batches (kept by dask
+    until the slab's task ends) and the stack made from them, so give workers a memory limit
+    of at least twice ``--memory`` plus ~0.5 GB for the interpreter and plans.
     """
     from distributed import as_completed
 
@@ -72,7 +73,7 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
         region = writer.region_writer()
         batches = job.batches()
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        ahead = 2 * n_workers
+        ahead = n_workers
         job_f = client.scatter(job, broadcast=True)
 
         def submit(z0, z1):

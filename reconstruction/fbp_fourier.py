@@ -44,19 +44,10 @@ from hipct.errors import HipctError
 
 from .fbp import angle_weights, filter_response, slice_grid
 
-__all__ = ["FourierBackprojector", "fbp_fourier", "available"]
+__all__ = ["FourierBackprojector", "fbp_fourier"]
 
 _EPS = 1e-4          # finufft relative tolerance: well below the float32 data's own rounding
 _UPSAMPLE = 1.25     # finufft's low-upsampling mode: a 1.25n grid instead of 2n, same accuracy
-
-
-def available() -> bool:
-    """Whether finufft can be imported."""
-    try:
-        import finufft  # noqa: F401
-    except ImportError:  # pragma: no cover - finufft is a core dependency
-        return False
-    return True
 
 
 def _threads(nthreads: int | None) -> int:

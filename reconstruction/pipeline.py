@@ -432,16 +432,22 @@ class _Job:
         """Projections ``a0:a1`` of input ``i``, preprocessed, for binned rows ``r0:r1``."""
         return self.state()["pres"][i].batch(r0, r1, a0, a1, where)
 
-    def parts(self, r0: int, r1: int, where: str = "") -> list:
-        return [self.part(i, r0, r1, a0, a1, where) for i, a0, a1 in self.batches()]
+    def parts(self, r0: int, r1: int, where: str = ""):
+        """The batches of :meth:`part` for rows ``r0:r1``, made one at a time (a generator)."""
+        return (self.part(i, r0, r1, a0, a1, where) for i, a0, a1 in self.batches())
 
-    def slab(self, r0: int, r1: int, parts: list, convert: bool = True) -> np.ndarray:
-        """Slices ``r0:r1`` from the batches of :meth:`parts` (in :meth:`batches` order)."""
+    def slab(self, r0: int, r1: int, parts, convert: bool = True) -> np.ndarray:
+        """Slices ``r0:r1`` from the batches of :meth:`parts` (in :meth:`batches` order).
+
+        ``parts`` may be a generator: each batch is copied into the sinogram stack as it
+        comes, so a local run holds one stack and one batch, never both in full.
+        """
         st, p = self.state(), self.params
-        per_input: list = [[] for _ in st["pres"]]
-        for (i, _, _), part in zip(self.batches(), parts):
-            per_input[i].append(part)
-        sinos = [np.concatenate(ps).transpose(1, 0, 2) for ps in per_input]
+        sinos = [np.empty((r1 - r0, pre.scan.n_proj, pre.scan.n_cols // p.binning), np.float32)
+                 for pre in st["pres"]]
+        for (i, a0, a1), part in zip(self.batches(), parts):
+            sinos[i][:, a0:a1] = part.transpose(1, 0, 2)
+            del part
         if p.ring_size:
             sinos = [remove_stripes(s, p.ring_size) for s in sinos]
         merged, layout = acq.merge_to_180(sinos, st["subs"])
