@@ -29,21 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
-from scipy.constants import c as C_LIGHT
-from scipy.constants import e as E_CHARGE
-from scipy.constants import h as H_PLANCK
-
 from hipct.errors import HipctError
+from hipct.planner.geometry import wavelength_m
 
 __all__ = ["wavelength_m", "paganin_length_m", "PaganinFilter", "paganin",
            "unsharp_mask", "unsharp_margin"]
 
 _MARGIN_DECAY = 8.0  # margin = 8 kernel lengths: the K0 kernel has fallen by e^-8 ≈ 3e-4
-
-
-def wavelength_m(energy_kev: float) -> float:
-    """X-ray wavelength ``h c / E`` in metres."""
-    return H_PLANCK * C_LIGHT / (energy_kev * 1e3 * E_CHARGE)
 
 
 def paganin_length_m(energy_kev: float, distance_m: float, delta_beta: float) -> float:

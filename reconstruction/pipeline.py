@@ -5,8 +5,12 @@ each chunk also reads the rows the convolution steps need from its neighbours, s
 equals unchunked)::
 
     read rows (+ margin) ─► dark/flat (angle-interpolated) ─► bin ─► Paganin (−ln) or −ln
-      ─► unsharp mask ─► crop margin ─► ring removal ─► merge to 180° (half/quarter)
-      ─► FBP ─► 1/cm ─► writer (staged, journalled slab by slab)
+      ─► unsharp mask ─► crop margin            [per batch of 64 projections: _Job.part]
+      ─► ring removal ─► merge to 180° (half/quarter) ─► FBP ─► 1/cm   [per slab: _Job.slab]
+      ─► writer (staged, journalled slab by slab)
+
+The same two steps run in this process or, with ``--scheduler``, as tasks on a dask cluster
+(:mod:`~hipct.reconstruction.cluster`), with identical results.
 
 Physical inputs (energy, effective distance, pixel size, delta/beta) come, in this order of
 precedence, from the command line, the plan (:func:`hipct.planner.evaluate.evaluate`) and
