@@ -27,6 +27,7 @@ def _fmt(key, fmt, value):
 
 def cmd_sweep(args, plan) -> int:
     """Run the sweep described by ``args.sweep`` on ``plan`` and print the ranking."""
+    from hipct.cli import _json_default
     from hipct.planner.sweep import parse_sweep, sweep
     from hipct.units import length_m, parse_quantity, time_s
 
@@ -86,11 +87,3 @@ def cmd_sweep(args, plan) -> int:
             print(f"wrote {p}", file=sys.stderr)
     return 0
 
-
-def _json_default(o):
-    import numpy as np
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.bool_):
-        return bool(o)
-    raise TypeError(type(o).__name__)

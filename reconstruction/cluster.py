@@ -66,6 +66,7 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
     of at least twice ``--memory`` plus ~0.5 GB for the interpreter and plans.
     """
     from distributed import as_completed
+    from distributed.scheduler import KilledWorker
 
     own = client is None
     client = client or connect(address)
@@ -86,7 +87,13 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
         pending = list(slabs)
         running = as_completed([submit(*pending.pop(0)) for _ in range(min(ahead, len(slabs)))])
         for fut in running:
-            z0, z1, block = fut.result()
+            try:
+                z0, z1, block = fut.result()
+            except KilledWorker as exc:
+                raise HipctError(
+                    f"--scheduler: workers died while making a slab ({exc.args[0]}); give "
+                    "workers a memory limit of at least 2 x --memory + 0.5 GB, or lower "
+                    "--memory") from None
             if block is not None:
                 writer.write(z0, block)
             else:
