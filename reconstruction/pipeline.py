@@ -161,7 +161,7 @@ class _Preprocessor:
         self.margin = (self.paganin.margin if self.paganin else 0) \
             + unsharp_margin(params.unsharp_sigma_px)
         self.batch_size = 64
-        self._refs_key, self._refs = None, None
+        self._refs = None                  # (rows key, (dark, flat groups)) of the last slab
 
     def _rows(self, r0: int, r1: int):
         """Raw detector rows read for binned rows ``r0:r1`` and the margins they carry."""
@@ -174,22 +174,28 @@ class _Preprocessor:
         return slice(first + lo_b * b, first + hi_b * b), r0 - lo_b, hi_b - r1
 
     def _references(self, rows: slice):
-        """Mean dark and flat groups for ``rows`` (the last pair is kept for the next batch)."""
+        """Mean dark and flat groups for ``rows``.
+
+        The last pair is kept for the next batch of the same slab; the cache is one tuple,
+        swapped in one assignment, so threads of a dask worker making batches of different
+        slabs never see each other's references.
+        """
         key = (rows.start, rows.stop, self.p.flat_source)
-        if self._refs_key != key:
-            s = self.scan
-            dark = s.read("dark", rows)
-            dark = dark.mean(axis=0) if dark.shape[0] else np.zeros(
-                (rows.stop - rows.start, s.n_cols), np.float32)
-            if self.p.flat_source == "scan":
-                from .flatfield import FlatGroups
-                groups = FlatGroups(synthetic_flat(s.read("proj", rows) - dark)[None],
-                                    np.zeros(1))
-            else:
-                groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
-                                     s.current_flat)
-            self._refs_key, self._refs = key, (dark, groups)
-        return self._refs
+        cached = self._refs
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        s = self.scan
+        dark = s.read("dark", rows)
+        dark = dark.mean(axis=0) if dark.shape[0] else np.zeros(
+            (rows.stop - rows.start, s.n_cols), np.float32)
+        if self.p.flat_source == "scan":
+            from .flatfield import FlatGroups
+            groups = FlatGroups(synthetic_flat(s.read("proj", rows) - dark)[None], np.zeros(1))
+        else:
+            groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
+                                 s.current_flat)
+        self._refs = (key, (dark, groups))
+        return dark, groups
 
     def batch(self, r0: int, r1: int, a0: int, a1: int, where: str = "") -> np.ndarray:
         """−log projections ``a0:a1`` for binned rows ``r0:r1`` (one task of a distributed run).
@@ -416,7 +422,7 @@ class _Job:
     def _build(self, scans, pres):
         w_b = scans[0].n_cols // self.params.binning
         subs = [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, self.cors_b)]
-        return {"scans": scans, "pres": pres, "subs": subs, "bp": None, "bp_key": None}
+        return {"scans": scans, "pres": pres, "subs": subs, "bp": None}
 
     def state(self) -> dict:
         st = _STATES.get(self.token)
@@ -456,11 +462,12 @@ class _Job:
             sinos = [remove_stripes(s, p.ring_size) for s in sinos]
         merged, layout = acq.merge_to_180(sinos, st["subs"])
         key = (float(layout.u0), merged.shape[-1], layout.theta.tobytes())
-        if st["bp_key"] != key:
-            st["bp"] = backprojector(layout.theta, layout.u0, merged.shape[-1], self.n,
-                                     p.roi, p.filter_name, method=p.fbp_method)
-            st["bp_key"] = key
-        sl = st["bp"](merged)
+        cached = st["bp"]
+        if cached is None or cached[0] != key:          # one tuple: safe across threads
+            cached = (key, backprojector(layout.theta, layout.u0, merged.shape[-1], self.n,
+                                         p.roi, p.filter_name, method=p.fbp_method))
+            st["bp"] = cached
+        sl = cached[1](merged)
         if self.pixel_known:
             sl = sl / np.float32(self.pixel_m * 100.0)       # per pixel → 1/cm
         if convert and p.dtype == "uint16":
