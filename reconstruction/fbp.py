@@ -256,7 +256,7 @@ def fbp(sino: np.ndarray, theta: np.ndarray, u0: float, *, n: int | None = None,
         See :func:`filter_response`.
     method : str
         ``"fourier"`` (default): the plane-wave sum on a non-uniform FFT
-        (:mod:`~hipct.reconstruction.fbp_fourier`, ~20× faster); ``"linear"``: the direct
+        (:mod:`~hipct.reconstruction.fbp_fourier`, 15–25× faster here); ``"linear"``: the direct
         back-projector with linear interpolation (:func:`backproject`), the reference.
 
     Returns
