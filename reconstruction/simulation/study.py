@@ -2,8 +2,9 @@
 
 Used by ``hipct compare --simulate`` and the excision notebook. One plan is simulated once
 (noise-free intensities cached), then recorded at the requested exposure(s); each recording
-is reconstructed in memory with the same steps as ``hipct reconstruct`` (dark/flat, Paganin
-with the plan's energy, distance, pixel and δ/β, half-acquisition merge, FBP), three times:
+is reconstructed in memory by the pipeline's own steps (dark/flat, Paganin with the plan's
+energy, distance, pixel and δ/β, half-acquisition merge, FBP; :func:`reconstruct_arrays`),
+three times:
 all projections, even ones and odd ones. Metrics (see :mod:`hipct.reconstruction.quality`):
 
 * ``cnr``: grey vs white matter, on regions eroded by 3 pixels, over the reconstructed rows:
@@ -32,10 +33,6 @@ import numpy as np
 
 from hipct.errors import HipctWarning
 
-from .. import acquisition as acq
-from ..fbp import fbp
-from ..flatfield import group_flats, normalise
-from ..phase import PaganinFilter
 from ..quality import (HALF_BIT, ONE_SEVENTH, cnr, detector_range_fraction, frc,
                        noise_power_spectrum, region_masks)
 from .brain_phantom import LABELS
@@ -47,33 +44,42 @@ __all__ = ["reconstruct_arrays", "StudyResult", "study_config", "measure", "stud
 def reconstruct_arrays(sim: Simulation, proj, flats, darks, frames=slice(None),
                        delta_beta: float | None = None, phase: bool = True,
                        roi=None) -> np.ndarray:
-    """Reconstruct simulated frames in memory; returns ``(rows, ny, nx)`` in 1/cm.
+    """Reconstruct simulated frames in memory with the pipeline's own steps; ``(rows, ny, nx)``
+    in 1/cm.
 
-    ``frames`` selects projections (e.g. ``slice(0, None, 2)`` for the even half-dataset);
-    ``roi = (x0, x1, y0, y1)`` a region of the slice. Physics comes from the plan, as
-    ``hipct reconstruct --plan`` takes it.
+    The arrays are wrapped in an in-memory :class:`~hipct.reconstruction.io.readers.Scan` and
+    go through :class:`~hipct.reconstruction.pipeline._Job` exactly as a file does in
+    ``hipct reconstruct --plan`` (physics from the plan). ``frames`` selects projections (e.g.
+    ``slice(0, None, 2)`` for the even half-dataset); ``roi = (x0, x1, y0, y1)`` a region of
+    the slice.
     """
+    from ..io.readers import Scan
+    from ..pipeline import ReconParams, _Job, _Preprocessor
+
     v = sim.result.values
     theta = sim.theta[frames]
-    dark = darks.mean(axis=0) if darks.shape[0] else np.zeros(proj.shape[1:], np.float32)
+    chosen = proj[frames]
     n_f1 = sim.cfg.n_flats // 2
     flat_frames = np.concatenate([np.arange(n_f1), sim.n_proj + np.arange(flats.shape[0] - n_f1)])
     flat_angles = np.concatenate([np.full(n_f1, sim.theta[0]),
                                   np.full(flats.shape[0] - n_f1, sim.theta[-1])])
-    groups = group_flats(flats - dark, flat_frames, flat_angles)
+    sources = {"proj": chosen, "flat": flats, "dark": darks}
+    n_rows, n_cols = proj.shape[1:]
+    scan = Scan(path="<simulation>", layout="memory", n_rows=n_rows, n_cols=n_cols, theta=theta,
+                flat_angles=flat_angles, flat_frames=flat_frames, n_darks=darks.shape[0],
+                saturation=sim.detector.saturation_adu,
+                _read=lambda kind, rows, fr: sources[kind][fr, rows])
+    db = v["delta_beta"] if delta_beta is None else delta_beta
+    physics = {"energy_kev": v["mean_detected_energy_keV"],
+               "distance_m": v["effective_propagation_distance_m"],
+               "pixel_size_m": sim.voxel_m, "delta_beta": db if phase and db else 0.0}
+    params = ReconParams(inputs=[scan.path], output="", cor=[sim.cor], roi=roi,
+                         rows=(0, n_rows), width=sim.recon_width, **physics)
+    job = _Job(params, physics, [sim.cor], sim.recon_width, True, sim.voxel_m)
+    job.seed([scan], [_Preprocessor(scan, params, physics)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HipctWarning)
-        t = normalise(proj[frames], dark, groups, theta, None, sim.detector.saturation_adu)
-    db = v["delta_beta"] if delta_beta is None else delta_beta
-    if phase and db:
-        data = PaganinFilter(v["mean_detected_energy_keV"], v["effective_propagation_distance_m"],
-                             sim.voxel_m, db).apply(t)
-    else:
-        data = -np.log(t)
-    sino = data.transpose(1, 0, 2)
-    merged, layout = acq.merge_to_180([sino], [acq.SubScan(theta, sim.cfg.width, sim.cor)])
-    sl = fbp(merged, layout.theta, layout.u0, n=sim.recon_width, roi=roi)
-    return sl / np.float32(sim.voxel_m * 100.0)
+        return job.slab(0, n_rows, job.parts(0, n_rows))
 
 
 @dataclass
