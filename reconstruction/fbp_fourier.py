@@ -131,6 +131,21 @@ class FourierBackprojector:
         self._lock = threading.Lock()
         self.eps = float(eps)
 
+    @staticmethod
+    def memory_bytes(n_angles: int, n_cols: int, n: int, nthreads: int | None = None,
+                     pad_factor: float = 2.0) -> float:
+        """Memory a backprojector holds: per-geometry factors and points (16 B per polar
+        point), and per thread a plan (finufft's sort indices, 8 B per point, and its
+        1.25n-oversampled complex64 grid) and one slice's spectrum.
+
+        For a 1024² slice from 1500 projections about 0.1 GB; for an 8000² slice from
+        12 000 projections several GB, which the pipeline counts against ``--memory``.
+        """
+        from .fbp import padded_length
+        points = float(n_angles) * (padded_length(n_cols, pad_factor) // 2 + 1)
+        grid = (math.ceil(_UPSAMPLE * n) + 8) ** 2 * 8.0
+        return points * 16.0 + _threads(nthreads) * (points * 16.0 + grid)
+
     def _plan(self):
         """This thread's single-threaded plan (FFTW planning is serialised by a lock)."""
         plan = getattr(self._local, "plan", None)

@@ -310,8 +310,19 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     voxel_um = pixel_m * 1e6
 
     n_frames = sum(s.n_proj + s.flat_frames.size + s.n_darks for s in scans)
+    budget = params.memory_bytes
+    if params.fbp_method == "fourier":
+        # the non-uniform FFT's plans and factors live as long as the run: count them first
+        from .fbp_fourier import FourierBackprojector
+        bp_bytes = FourierBackprojector.memory_bytes(sum(s.n_proj for s in scans),
+                                                     max(n, w_b), max(nx, ny))
+        if bp_bytes > 0.8 * budget:
+            raise HipctError(f"--memory: {budget / 1e9:.2f} GB is too small for the Fourier "
+                             f"back-projector of this geometry ({bp_bytes / 1e9:.2f} GB); give "
+                             "more, or --fbp linear")
+        budget -= bp_bytes
     chunk = estimate_chunk_rows(n_frames, ref.n_cols // b, nx * ny, pres[0].margin,
-                                params.memory_bytes, b)
+                                budget, b)
     chunk = min(chunk, nz)
     if chunk >= 128:
         chunk -= chunk % 128

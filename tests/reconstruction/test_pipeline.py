@@ -133,6 +133,8 @@ def test_chunked_equals_unchunked_and_resume_is_identical(tmp_path, capsys, monk
     (["--delta-beta", "-3"], "--delta-beta"),
     (["--format", "nrrd"], None),
     (["--energy", "30 m", "--delta-beta", "100"], "--energy"),
+    # the Fourier back-projector's plans (~0.1 MB here) are counted against the budget
+    (["--no-phase", "--cor", "15.5", "--memory", "0.1MB"], "or --fbp linear"),
 ])
 def test_bad_options_give_one_line(tmp_path, capsys, args, message, make_scan):
     path, *_ = _synthetic(tmp_path, make_scan, n_rows=2, width=32, n_proj=40)
