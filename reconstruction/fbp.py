@@ -270,17 +270,20 @@ def fbp(sino: np.ndarray, theta: np.ndarray, u0: float, *, n: int | None = None,
 
 
 def backprojector(theta, u0: float, n_cols: int, n: int, roi=None, filter_name: str = "ramp",
-                  pad_factor: float = 2.0, method: str = "fourier"):
+                  pad_factor: float = 2.0, method: str = "fourier", nthreads: int | None = None):
     """An FBP for one geometry, planned once and applied to many sinograms.
 
     Returns a callable ``sino → slice(s)`` with the arguments and result of :func:`fbp`.
+    ``nthreads`` bounds the Fourier method's threads (each holds its own plan); the result
+    does not depend on it.
     """
     if method not in METHODS:
         raise HipctError(f"fbp method: unknown {method!r}; allowed: {', '.join(METHODS)}")
     _check_filter(filter_name)
     if method == "fourier":
         from .fbp_fourier import FourierBackprojector
-        return FourierBackprojector(theta, u0, n_cols, n, roi, filter_name, pad_factor)
+        return FourierBackprojector(theta, u0, n_cols, n, roi, filter_name, pad_factor,
+                                    nthreads)
     return lambda sino: _fbp_linear(sino, theta, u0, n, roi, filter_name, pad_factor)
 
 

@@ -68,6 +68,7 @@ class ReconParams:
     window: tuple | None = None            # (lo, hi) in 1/cm for uint16; None: auto
     memory_bytes: float = 4e9             # per process (each dask worker holds one slab)
     fbp_method: str = "fourier"            # 'fourier' (non-uniform FFT) or 'linear'
+    fbp_threads: int | None = None         # set by reconstruct() from the budget
     scheduler: str | None = None           # dask.distributed scheduler address
     origin_um: tuple | None = None         # (z, y, x) of the axis at the middle row
     resume: bool = False
@@ -312,15 +313,21 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     n_frames = sum(s.n_proj + s.flat_frames.size + s.n_darks for s in scans)
     budget = params.memory_bytes
     if params.fbp_method == "fourier":
-        # the non-uniform FFT's plans and factors live as long as the run: count them first
-        from .fbp_fourier import FourierBackprojector
-        bp_bytes = FourierBackprojector.memory_bytes(sum(s.n_proj for s in scans),
-                                                     max(n, w_b), max(nx, ny))
-        if bp_bytes > 0.8 * budget:
+        # the non-uniform FFT's factors and per-thread plans live as long as the run: count
+        # them first, with as many threads (plans) as fit in 60 % of the budget
+        from .fbp_fourier import FourierBackprojector, _threads
+
+        def bp_bytes(t):
+            return FourierBackprojector.memory_bytes(sum(s.n_proj for s in scans),
+                                                     max(n, w_b), max(nx, ny), t)
+        fitting = [t for t in range(1, _threads(None) + 1) if bp_bytes(t) <= 0.6 * budget]
+        if not fitting:
             raise HipctError(f"--memory: {budget / 1e9:.2f} GB is too small for the Fourier "
-                             f"back-projector of this geometry ({bp_bytes / 1e9:.2f} GB); give "
-                             "more, or --fbp linear")
-        budget -= bp_bytes
+                             f"back-projector of this geometry (it needs {bp_bytes(1) / 1e9:.2f}"
+                             f" GB: give --memory {bp_bytes(1) / 0.6 / 1e9:.1f}GB or more, or "
+                             "--fbp linear)")
+        params.fbp_threads = fitting[-1]
+        budget -= bp_bytes(params.fbp_threads)
     chunk = estimate_chunk_rows(n_frames, ref.n_cols // b, nx * ny, pres[0].margin,
                                 budget, b)
     chunk = min(chunk, nz)
@@ -476,7 +483,8 @@ class _Job:
         cached = st["bp"]
         if cached is None or cached[0] != key:          # one tuple: safe across threads
             cached = (key, backprojector(layout.theta, layout.u0, merged.shape[-1], self.n,
-                                         p.roi, p.filter_name, method=p.fbp_method))
+                                         p.roi, p.filter_name, method=p.fbp_method,
+                                         nthreads=p.fbp_threads))
             st["bp"] = cached
         sl = cached[1](merged)
         if self.pixel_known:

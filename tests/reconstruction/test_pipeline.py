@@ -155,3 +155,20 @@ def test_missing_file_and_existing_output(tmp_path, capsys, make_scan):
     (tmp_path / "o.zarr").mkdir()
     code, err = _run(capsys, path, "-o", tmp_path / "o.zarr", "--no-phase", "--cor", "15.5")
     assert code == 2 and "--overwrite" in err
+
+
+def test_tight_budget_runs_fewer_fbp_threads_with_the_same_result(tmp_path, make_scan, capsys):
+    # each Fourier-FBP thread holds its own plan: under a tight budget the pipeline runs fewer
+    # threads; each slice is transformed by one single-threaded plan, so the bits are the same
+    from hipct.reconstruction.pipeline import ReconParams, reconstruct
+    path, *_ = _synthetic(tmp_path, make_scan, n_rows=2, width=32, n_proj=400)
+    runs = {}
+    for budget in (1e6, 1e9):      # 1 MB: one plan (0.49 MB) fits in 60 %, two (0.73 MB) not
+        p = ReconParams(inputs=[str(path)], output=str(tmp_path / f"{budget:g}.ome.zarr"),
+                        cor=[15.5], delta_beta=0.0, memory_bytes=budget)
+        reconstruct(p, progress=False)
+        runs[budget] = (p.fbp_threads, zarr.open_group(p.output, mode="r")["0"][:])
+    import os
+    assert runs[1e6][0] == 1
+    assert runs[1e9][0] == len(os.sched_getaffinity(0))
+    np.testing.assert_array_equal(runs[1e6][1], runs[1e9][1])
