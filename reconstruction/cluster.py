@@ -68,14 +68,23 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
+    import copy
+    import dataclasses
+    import os
+
     own = client is None
     client = client or connect(address)
     try:
         region = writer.region_writer()
         batches = job.batches()
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        ahead = n_workers
-        job_f = client.scatter(job, broadcast=True)
+        # workers run elsewhere (another folder, another node): give them absolute paths
+        remote = copy.copy(job)
+        remote.params = dataclasses.replace(
+            job.params, inputs=[os.path.abspath(p) for p in job.params.inputs])
+        job_f = client.scatter(remote, broadcast=True)
+
+        def in_flight():                 # workers may join (SLURM jobs starting) or leave
+            return max(1, len(client.scheduler_info().get("workers", {})))
 
         def submit(z0, z1):
             parts = [client.submit(_part, job_f, i, z0, z1, a0, a1, pure=False,
@@ -85,7 +94,8 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
                                  key=f"hipct-slab-{job.token}-{z0}")
 
         pending = list(slabs)
-        running = as_completed([submit(*pending.pop(0)) for _ in range(min(ahead, len(slabs)))])
+        running = as_completed([submit(*pending.pop(0))
+                                for _ in range(min(in_flight(), len(slabs)))])
         for fut in running:
             try:
                 z0, z1, block = fut.result()
@@ -100,7 +110,7 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
                 writer.mark_done(z0, z1)
             bar.update(z1 - z0)
             fut.release()
-            if pending:
+            while pending and running.count() < in_flight():
                 running.add(submit(*pending.pop(0)))
     finally:
         if own:

@@ -256,7 +256,7 @@ class ZarrRegion:
     """Writes slabs of the staged level-0 array (picklable: a path, opened on each call)."""
 
     def __init__(self, path: str, dtype: str):
-        self.path, self.dtype = path, dtype
+        self.path, self.dtype = os.path.abspath(path), dtype
 
     def __call__(self, z0: int, block: np.ndarray):
         import zarr
@@ -268,7 +268,7 @@ class TiffRegion:
     """Writes slabs as one TIFF per slice into the staging folder (picklable)."""
 
     def __init__(self, folder: str, voxel_um: float):
-        self.folder, self.voxel_um = folder, float(voxel_um)
+        self.folder, self.voxel_um = os.path.abspath(folder), float(voxel_um)
 
     def __call__(self, z0: int, block: np.ndarray):
         import tifffile

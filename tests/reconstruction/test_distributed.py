@@ -67,3 +67,13 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys, make_scan):
     from hipct.reconstruction.cluster import connect
     with pytest.raises(HipctError, match="--scheduler: cannot reach"):
         connect("tcp://127.0.0.1:9", timeout_s=1.0)
+
+
+def test_relative_paths_reach_the_workers(tmp_path, capsys, cluster, make_scan, monkeypatch):
+    # the workers run in their own folders: inputs and the staged store go to them absolute
+    make_scan(tmp_path / "scan.nx", n_rows=4, width=48, n_proj=61)
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(capsys, "scan.nx", "-o", "rel.ome.zarr", "--no-phase", "--cor", "23.5",
+                     "--scheduler", cluster.scheduler_address)
+    assert code == 0, err
+    assert zarr.open_group(str(tmp_path / "rel.ome.zarr"), mode="r")["0"].shape == (4, 48, 48)
