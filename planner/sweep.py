@@ -387,8 +387,7 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
         mask = mask & (reasons == "")
         reasons[mask] = why
 
-    exclude(full_grid(geo_error[None, :, None] != ""), "geometry")
-    for j in np.flatnonzero(geo_error != ""):
+    for j in np.flatnonzero(geo_error != ""):          # impossible geometry: the planner's words
         sel = full_grid(np.arange(D)[None, :, None] == j)
         reasons[sel] = geo_error[j]
     exclude(columns["fill_fraction"] > 1.0, "saturated")
