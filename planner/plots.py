@@ -6,19 +6,23 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["plot_plan"]
+__all__ = ["plot_plan", "plot_sweep", "save_figure"]
 
 
-def _save(fig, path: Path):
-    # Atomic: write beside the target then rename, so a figure is never half-written.
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as PNG atomically (beside the target, then renamed: never half-written)
+    and close it; returns ``path``."""
+    import matplotlib.pyplot as plt
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
         os.replace(tmp, path)
     finally:
+        plt.close(fig)
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return path
 
 
 def plot_plan(result, out_dir) -> list[Path]:
@@ -53,8 +57,7 @@ def plot_plan(result, out_dir) -> list[Path]:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     paths.append(out / f"{name}_spectra.png")
-    _save(fig, paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, t in result.transmission_curves.items():
@@ -66,8 +69,7 @@ def plot_plan(result, out_dir) -> list[Path]:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     paths.append(out / f"{name}_transmission.png")
-    _save(fig, paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     d = v.get("detector")
@@ -96,8 +98,7 @@ def plot_plan(result, out_dir) -> list[Path]:
     ax.table(cellText=[[a, b] for a, b in rows], loc="center", cellLoc="left").scale(1, 1.6)
     ax.set_title("Summary")
     paths.append(out / f"{name}_summary.png")
-    _save(fig, paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
     return paths
 
 
@@ -154,8 +155,7 @@ def plot_sweep(result, goal: str, out_dir) -> list[Path]:
         bx.set_title(f"filters: {spec.filters[f][0]}")
     fig.suptitle(f"{result_name(result)}: plan sweep")
     path = out / f"{result_name(result)}_sweep.png"
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
     return [path]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hipct.planner.plots import _save
+from hipct.planner.plots import save_figure
 
 __all__ = ["plot_comparison"]
 
@@ -39,10 +39,7 @@ def _spectra(results, out: Path) -> Path:
     ax.set_title("Detected spectra (dashed: deposited-energy weighted mean)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    path = out / "compare_spectra.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "compare_spectra.png")
 
 
 def _fill(results, out: Path) -> Path:
@@ -61,10 +58,7 @@ def _fill(results, out: Path) -> Path:
     ax.set_ylabel("fraction of the full well per sub-frame")
     ax.set_title("Detector dynamic range used")
     ax.legend(fontsize=8)
-    path = out / "compare_detector_fill.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "compare_detector_fill.png")
 
 
 def _histograms(studies, out: Path) -> Path:
@@ -92,10 +86,7 @@ def _histograms(studies, out: Path) -> Path:
     for a in axes:
         a.legend(fontsize=8)
         a.grid(alpha=0.3)
-    path = out / "compare_histograms.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "compare_histograms.png")
 
 
 def _slices(studies, out: Path) -> Path:
@@ -118,10 +109,7 @@ def _slices(studies, out: Path) -> Path:
     vox = studies[0].extra["simulation"].voxel_m * 1e6
     axes[-1].plot([5, 5 + 20 / vox], [truth.shape[0] - 6] * 2, "w-", lw=3)
     axes[-1].text(5, truth.shape[0] - 9, "20 um", color="w", fontsize=8)
-    path = out / "compare_slices.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "compare_slices.png")
 
 
 def _frc(studies, out: Path) -> Path:
@@ -146,10 +134,7 @@ def _frc(studies, out: Path) -> Path:
     for a in axes:
         a.legend(fontsize=8)
         a.grid(alpha=0.3)
-    path = out / "compare_frc_nps.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "compare_frc_nps.png")
 
 
 def _efficiency(records, out: Path) -> Path:
@@ -166,10 +151,7 @@ def _efficiency(records, out: Path) -> Path:
         ax.set_xticks(range(len(vals)), [n[:18] for n in names], rotation=20, fontsize=7)
         ax.set_title(label, fontsize=9)
     fig.tight_layout()
-    path = out / "compare_summary.png"
-    _save(fig, path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "compare_summary.png")
 
 
 def plot_comparison(results, records, studies, out_dir) -> list:
