@@ -44,7 +44,7 @@ from hipct.errors import HipctError
 
 from .fbp import angle_weights, filter_response, slice_grid
 
-__all__ = ["FourierBackprojector", "fbp_fourier"]
+__all__ = ["FourierBackprojector"]
 
 _EPS = 1e-4          # finufft relative tolerance: 100x below FBP's own discretisation error
 _UPSAMPLE = 1.25     # finufft's low-upsampling mode: a 1.25n grid instead of 2n, same accuracy
@@ -187,17 +187,3 @@ class FourierBackprojector:
                     out[s] = res
         return out[0] if single else out
 
-
-def fbp_fourier(sino, theta, u0: float, *, n: int | None = None, roi=None,
-                filter_name: str = "ramp", pad_factor: float = 2.0,
-                nthreads: int | None = None) -> np.ndarray:
-    """One-off Fourier-domain FBP, same arguments and result as :func:`~.fbp.fbp`.
-
-    Plans once per call; reuse a :class:`FourierBackprojector` for many slices.
-    """
-    n = sino.shape[-1] if n is None else int(n)
-    if not math.isfinite(u0):
-        raise HipctError(f"fbp: u0 must be finite, got {u0}")
-    bp = FourierBackprojector(theta, u0, sino.shape[-1], n, roi, filter_name, pad_factor,
-                              nthreads)
-    return bp(sino)

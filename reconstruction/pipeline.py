@@ -119,8 +119,10 @@ def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: 
 
     Fixed cost: a batch of ``batch`` projections with the convolution margins, in
     ``_WORK_COPIES`` float32 copies (raw, transmission, padded FFT…). Per output row: the
-    sinograms of every frame (three float32 copies: chunk, merged, filtered), the raw rows of
-    one batch, and two float32 slices.
+    sinograms of every frame (three float32 copies: the stack, the ring-corrected or merged
+    copy, and in a distributed run the batches dask keeps until the slab is made), the raw
+    rows of one batch, and two float32 slices. The Fourier back-projector's plans are
+    counted separately, before this (see :func:`reconstruct`).
     """
     fixed = 4.0 * _WORK_COPIES * batch * n_cols * binning * (2 * margin_rows + 1) * binning
     per_row = 4.0 * (3 * n_frames * n_cols + _WORK_COPIES * batch * n_cols * binning * binning
@@ -297,7 +299,7 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         cors_b = [(c + 0.5) / b - 0.5 for c in params.cor]
         cor_source = "command line"
     cors = [(c + 0.5) * b - 0.5 for c in cors_b]
-    subs = [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, cors_b)]
+    subs = _subscans(scans, cors_b, b)
     radius = acq.covered_radius(subs)
     n = params.width or int(round(2 * radius)) + 1
     if params.roi:
@@ -411,6 +413,12 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved}
 
 
+def _subscans(scans, cors_b, binning: int) -> list:
+    """The inputs as sub-scans of the merge (binned width, binned axis column)."""
+    w_b = scans[0].n_cols // binning
+    return [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, cors_b)]
+
+
 _STATES: dict = {}   # per process: the open scans and planned filters of the current job
 
 
@@ -438,9 +446,8 @@ class _Job:
         _STATES[self.token] = self._build(scans, pres)
 
     def _build(self, scans, pres):
-        w_b = scans[0].n_cols // self.params.binning
-        subs = [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, self.cors_b)]
-        return {"scans": scans, "pres": pres, "subs": subs, "bp": None}
+        return {"scans": scans, "pres": pres, "bp": None,
+                "subs": _subscans(scans, self.cors_b, self.params.binning)}
 
     def state(self) -> dict:
         st = _STATES.get(self.token)
