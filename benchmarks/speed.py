@@ -126,7 +126,7 @@ def fbp_case(name, folder):
             return fbp_reconstruction(sino, cor, angles=theta, filter_name=None,
                                       apply_log=False, gpu=False, ncore=os.cpu_count())
         t = _best_of(run, 2)
-        return {"time_s": t, "rmse": _fbp_rmse(folder, run()[::-1])}    # y axis flipped
+        return {"time_s": t, "rmse": _fbp_rmse(folder, run())}
     if name == "astra (CPU)":
         import astra
         vg = astra.create_vol_geom(N_FBP, N_FBP)
@@ -146,12 +146,12 @@ def fbp_case(name, folder):
             astra.data2d.delete([sid, rid])
             return rec
         t = _best_of(run, 2)
-        return {"time_s": t, "rmse": _fbp_rmse(folder, run()[::-1])}    # y axis flipped
+        return {"time_s": t, "rmse": _fbp_rmse(folder, run())}
     if name == "nabu (OpenCL)":
         from nabu.reconstruction.fbp_opencl import OpenCLBackprojector
         b = OpenCLBackprojector(sino.shape, angles=theta, rot_center=cor, filter_name="ramp")
         t = _best_of(lambda: b.fbp(sino), 2)
-        return {"time_s": t, "rmse": _fbp_rmse(folder, b.fbp(sino)[::-1])}
+        return {"time_s": t, "rmse": _fbp_rmse(folder, b.fbp(sino))}
     if name == "tomopy gridrec":
         import tomopy
         data = np.ascontiguousarray(sino[:, None, :])
@@ -159,7 +159,7 @@ def fbp_case(name, folder):
             return tomopy.recon(data, theta, center=cor, algorithm="gridrec",
                                 ncore=os.cpu_count())[0]
         t = _best_of(run, 2)
-        return {"time_s": t, "rmse": _fbp_rmse(folder, run()[::-1])}
+        return {"time_s": t, "rmse": _fbp_rmse(folder, run())}
     raise ValueError(name)
 
 

@@ -2,8 +2,10 @@
 
 Conventions (see :mod:`hipct.reconstruction`): a sinogram is ``(angle, u)`` with ``u`` the
 detector coordinate *relative to the rotation axis* in pixels, sampled at ``u0 + k``. A slice
-is ``(y, x)`` on a grid centred on the axis; the point ``(x, y)`` projects onto
-``u = x cos(theta) + y sin(theta)``. The result is in line-integral units per pixel; divide by
+is ``(y, x)`` on a grid centred on the axis, ``x`` growing along columns and ``y`` along rows
+(downwards); the point ``(x, y)`` projects onto ``u = x cos(theta) - y sin(theta)``, the
+orientation of ASTRA's parallel geometry, nabu/PyHST2, tomopy and algotom (a test compares
+with ASTRA's FBP, no flip allowed). The result is in line-integral units per pixel; divide by
 the pixel size to get a linear attenuation coefficient.
 
 Filtering follows Kak & Slaney, *Principles of Computerized Tomographic Imaging* (1988), §3.3:
@@ -160,7 +162,7 @@ def backproject_reference(filtered: np.ndarray, theta: np.ndarray, u0: float,
     out = np.zeros(xx.shape)
     cols = np.arange(filtered.shape[-1]) + u0
     for a, th in enumerate(theta):
-        t = xx * np.cos(th) + yy * np.sin(th)
+        t = xx * np.cos(th) - yy * np.sin(th)
         out += weights[a] * np.interp(t, cols, filtered[a], left=0.0, right=0.0)
     return out
 
@@ -226,7 +228,8 @@ def backproject(filtered: np.ndarray, theta: np.ndarray, u0: float, xs: np.ndarr
     theta = np.asarray(theta, dtype=np.float64)
     weights = angle_weights(theta) if weights is None else np.asarray(weights, np.float64)
     out = np.zeros((sino.shape[0], len(ys), len(xs)), dtype=np.float32)
-    _numba_kernel()(sino, np.cos(theta), np.sin(theta), weights, float(u0),
+    # the kernel computes u = x cos + y s with s = -sin(theta) (module docstring)
+    _numba_kernel()(sino, np.cos(theta), -np.sin(theta), weights, float(u0),
                     np.asarray(xs, np.float64), np.asarray(ys, np.float64), out)
     return out[0] if single else out
 

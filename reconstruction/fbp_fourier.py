@@ -3,7 +3,7 @@
 Back-projection of a ramp-filtered sinogram is a sum of plane waves (Fourier-slice theorem;
 Kak & Slaney 1988, §3.3, eq. 45)::
 
-    f(x, y) = sum_a w_a sum_k Q_a(k) exp(2 pi i k (x cos(theta_a) + y sin(theta_a) - u_pad0) / N)
+    f(x, y) = sum_a w_a sum_k Q_a(k) exp(2 pi i k (x cos(theta_a) - y sin(theta_a) - u_pad0) / N)
 
 with ``Q_a = FFT(padded projection a) * ramp / N`` on the same ``N``-point padded grid as
 :func:`hipct.reconstruction.fbp.filter_sinogram` and ``u_pad0`` the axis-relative coordinate of
@@ -116,8 +116,9 @@ class FourierBackprojector:
         sx = xs[0] + self.shape[1] // 2
         sy = ys[0] + self.shape[0] // 2
         omega = 2 * np.pi * freq                                # radians per pixel
-        cos_t, sin_t = np.cos(theta), np.sin(theta)
-        # phase per (angle, k): exp(i omega_k g_a), g_a = sx cos + sy sin - u_pad0, built as
+        # u = x cos(theta) - y sin(theta) (:mod:`~.fbp`): the y terms carry -sin(theta)
+        cos_t, sin_t = np.cos(theta), -np.sin(theta)
+        # phase per (angle, k): exp(i omega_k g_a), g_a = sx cos_t + sy sin_t - u_pad0, built as
         # powers of exp(2 pi i g_a / n_pad) (one complex exp per angle)
         g = sx * cos_t + sy * sin_t - (float(u0) - self.left)
         step = np.exp(2j * np.pi * g / self.n_pad)[:, None]

@@ -3,11 +3,13 @@
 The sinogram of an ellipse is a closed form (Kak & Slaney 1988, §3.2, eq. 7): for an ellipse of
 value ``rho``, semi-axes ``a``, ``b``, rotated by ``phi`` and centred at ``(x0, y0)``,
 ``p(theta, t) = 2 rho a b sqrt(s^2 - t'^2) / s^2`` with ``s^2 = a^2 cos^2(theta - phi) +
-b^2 sin^2(theta - phi)`` and ``t' = t - x0 cos(theta) - y0 sin(theta)``. These sinograms are
-independent of the project's back-projector, so they can test it.
+b^2 sin^2(theta - phi)`` and ``t' = t - x0 cos(theta) - y0 sin(theta)`` in a frame whose y axis
+points up. These sinograms are independent of the project's back-projector, so they can test it.
 
-Coordinates follow :mod:`hipct.reconstruction`: ``t = x cos(theta) + y sin(theta)``, with ``x``
-along the slice's last axis and ``y`` along its first, both in pixels from the axis.
+Coordinates follow :mod:`hipct.reconstruction.fbp`: ``t = x cos(theta) - y sin(theta)``, with
+``x`` along the slice's last axis and ``y`` along its first (rows growing downwards), both in
+pixels from the axis; ``phi`` turns from +x towards +y (clockwise as displayed). In the
+y-up frame of Kak & Slaney that is ``y0 -> -y0`` and ``phi -> -phi``.
 """
 
 from __future__ import annotations
@@ -90,9 +92,9 @@ def sinogram(ellipses, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
     u = np.asarray(u, dtype=np.float64)[None, :]
     out = np.zeros((theta.shape[0], u.shape[1]))
     for v, a, b, x0, y0, phi in ellipses:
-        ang = theta - np.radians(phi)
+        ang = theta + np.radians(phi)
         s2 = (a * np.cos(ang)) ** 2 + (b * np.sin(ang)) ** 2
-        t = u - x0 * np.cos(theta) - y0 * np.sin(theta)
+        t = u - x0 * np.cos(theta) + y0 * np.sin(theta)
         inside = t * t < s2
         out += np.where(inside, 2 * v * a * b * np.sqrt(np.clip(s2 - t * t, 0, None)) / s2, 0)
     return out

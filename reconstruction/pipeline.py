@@ -383,7 +383,8 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         "units": ("1/cm (linear attenuation; after Paganin: attenuation-equivalent)"
                   if pixel_known else "per pixel (pixel size unknown)"),
         "conventions": "axes z,y,x; slice grid centred on the rotation axis; "
-                       "u = x cos(theta) + y sin(theta)",
+                       "u = x cos(theta) - y sin(theta), rows growing downwards "
+                       "(as ASTRA, nabu, tomopy); detector row r -> slice z = r",
     }}
     out_dtype = np.uint16 if params.dtype == "uint16" else np.float32
     writer_kw = {"voxel_um": voxel_um, "origin_um": origin_voxel0, "resume": params.resume,

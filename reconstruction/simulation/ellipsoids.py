@@ -5,9 +5,10 @@ a semi-axis of ``inf`` gives an infinite cylinder (``1/c² = 0``), used for jars
 that extend beyond the simulated rows.
 
 Geometry follows :mod:`hipct.reconstruction.fbp`: the rotation axis is ``z``; at angle θ the
-detector coordinate is ``u = x cos θ + y sin θ`` and the beam travels along
-``d = (−sin θ, cos θ, 0)``. The chord of the line ``q₀ + t d`` through the ellipsoid is
-``2 √((wᵀAd)² − (dᵀAd)(wᵀAw − 1)) / (dᵀAd)`` with ``w = q₀ − c`` (roots of the quadratic in t).
+detector coordinate is ``u = x cos θ − y sin θ`` (the peers' orientation) and the beam
+travels along ``d = (sin θ, cos θ, 0)``. The chord of the line ``q₀ + t d`` through the
+ellipsoid is ``2 √((wᵀAd)² − (dᵀAd)(wᵀAw − 1)) / (dᵀAd)`` with ``w = q₀ − c`` (roots of the
+quadratic in t).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def _tables(features):
 
 @njit(cache=True)
 def _chord_kernel(mats, cents, half, group, theta, u0, du, nu, z0, dz, nz, out):
-    ct, st = np.cos(theta), np.sin(theta)
+    # st = -sin(theta): then d = (-st, ct, 0) and eu = (ct, st, 0) are the module's d and eu
+    ct, st = np.cos(theta), -np.sin(theta)
     for k in range(mats.shape[0]):
         a = mats[k]
         cx, cy, cz = cents[k, 0], cents[k, 1], cents[k, 2]
@@ -163,9 +165,9 @@ def chord_lengths(features, theta: float, u_m: np.ndarray, z_m: np.ndarray) -> n
     numpy.ndarray
         ``(n_features, z_m.size, u_m.size)`` float64.
     """
-    eu = np.array([np.cos(theta), np.sin(theta), 0.0])
+    eu = np.array([np.cos(theta), -np.sin(theta), 0.0])
     ez = np.array([0.0, 0.0, 1.0])
-    d = np.array([-np.sin(theta), np.cos(theta), 0.0])
+    d = np.array([np.sin(theta), np.cos(theta), 0.0])
     out = np.zeros((len(features), z_m.size, u_m.size))
     uu = u_m[None, :]
     zz = z_m[:, None]

@@ -84,14 +84,14 @@ def test_theta_and_theta_plus_pi_agree(method):
 @pytest.mark.parametrize("method", fbp.METHODS)
 def test_orientation_is_pinned(method):
     # a small dot at x = +30 (right), y = -20 (up: rows grow downwards) on a 128 grid must
-    # come back there, not mirrored or rotated: u = x cos(theta) + y sin(theta)
+    # come back there, not mirrored or rotated: u = x cos(theta) - y sin(theta)
     n, k = 128, 360
     theta = np.arange(k) * np.pi / k
     u = np.arange(n) - (n - 1) / 2
     dot = [phantom.Ellipse(1.0, 3, 3, 30, -20)]
     sino = phantom.sinogram(dot, theta, u)
     assert np.argmax(sino[0]) == pytest.approx((n - 1) / 2 + 30, abs=0.5)   # theta = 0 sees x
-    assert np.argmax(sino[k // 2]) == pytest.approx((n - 1) / 2 - 20, abs=0.5)  # 90° sees y
+    assert np.argmax(sino[k // 2]) == pytest.approx((n - 1) / 2 + 20, abs=0.5)  # 90° sees -y
     rec = fbp.fbp(sino, theta, u[0], method=method)
     w = np.where(rec > 0.5 * rec.max(), rec, 0)
     yy, xx = np.mgrid[:n, :n] - (n - 1) / 2

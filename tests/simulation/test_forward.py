@@ -35,7 +35,7 @@ def test_sphere_and_cylinder_chords_are_analytic():
     z = np.array([1.0, 4.0])
     theta = 0.7
     got = ChordProjector([sphere, column])(theta, u, z)
-    uc = 3.0 * np.cos(theta) - 2.0 * np.sin(theta)       # u of the sphere's centre
+    uc = 3.0 * np.cos(theta) + 2.0 * np.sin(theta)       # u = x cos - y sin of the centre
     r2 = (u[None, :] - uc) ** 2 + (z[:, None] - 1.0) ** 2
     np.testing.assert_allclose(got[0], 2 * np.sqrt(np.clip(25 - r2, 0, None)), atol=1e-9)
     np.testing.assert_allclose(got[1], np.broadcast_to(2 * np.sqrt(np.clip(100 - u ** 2, 0, None)),

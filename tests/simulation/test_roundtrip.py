@@ -9,10 +9,12 @@ from hipct.reconstruction.simulation.study import study_config, study_plan
 
 
 def test_cli_round_trip_recovers_the_phantom(small_plan_path, small_plan, tmp_path):
-    """Noise-free raw NXtomo through ``hipct reconstruct --plan``: correlation ≥ 0.9.
+    """Noise-free raw NXtomo through ``hipct reconstruct --plan``: correlation ≥ 0.99.
 
     The 288-pixel window holds the whole 1 mm jar, so this is not local tomography; phase
-    retrieval with the plan's δ/β matters (−ln alone correlates at about 0.5).
+    retrieval with the plan's δ/β matters (−ln alone correlates at about 0.5). The jar and
+    organ are round, so the orientation is checked inside the detail region, where the
+    slice's up-down mirror does not correlate with the truth.
     """
     import zarr
     raw = tmp_path / "raw.nx"
@@ -31,7 +33,11 @@ def test_cli_round_trip_recovers_the_phantom(small_plan_path, small_plan, tmp_pa
     yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
     centre = np.hypot(xx, yy) < 0.45 * n
     r = np.corrcoef(vol[0][centre], truth[centre])[0, 1]
-    assert r >= 0.9
+    assert r >= 0.99                                                 # measured 0.9927
+    detail = np.hypot(xx, yy) < 0.85 * sim.phantom.detail_radius_m / sim.voxel_m
+    r = np.corrcoef(vol[0][detail], truth[detail])[0, 1]
+    mirrored = np.corrcoef(vol[0][::-1][detail], truth[detail])[0, 1]
+    assert r >= 0.97 and mirrored < 0.3                              # measured 0.987, -0.013
 
 
 @pytest.fixture(scope="module")
