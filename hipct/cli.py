@@ -79,7 +79,12 @@ def _build_parser() -> argparse.ArgumentParser:
                                         "e.g. '6.5 um' (number: um)")
     r.add_argument("--cor", default="auto",
                    help="'auto' or the absolute 0-based detector column of the rotation axis "
-                        "(unbinned); quarter acquisition: two values 'C1,C2'")
+                        "(unbinned); quarter acquisition: two values 'C1,C2' (auto finds both); "
+                        "an unsure automatic centre is reported with its candidates")
+    r.add_argument("--cor-side", choices=["left", "right"],
+                   help="half acquisition: the detector half holding the axis, for the automatic "
+                        "centre (default: from the file when recorded, else decided from the "
+                        "data)")
     r.add_argument("--half-acquisition", action="store_true",
                    help="force half acquisition (axis near a detector edge, 360° scan) "
                         "for the automatic centre search")
@@ -267,7 +272,7 @@ def _cmd_reconstruct(args, argv) -> int:
     params = ReconParams(
         inputs=list(args.inputs), output=args.output,
         cor=None if args.cor == "auto" else _floats(args.cor, None, "--cor"),
-        half_acquisition=True if args.half_acquisition else None,
+        half_acquisition=True if args.half_acquisition else None, cor_side=args.cor_side,
         delta_beta=0.0 if args.no_phase else args.delta_beta,
         energy_kev=None if args.energy is None else float(
             parse_quantity(args.energy, "energy", "--energy", default_unit="keV",

@@ -1,35 +1,114 @@
-"""Automatic centre-of-rotation estimation.
+"""Automatic centre-of-rotation estimation, with a confidence for every answer.
 
 The result is always the *absolute 0-based detector column* of the rotation axis (the value
 ``--cor`` takes), whether the axis is near the middle (180°, 360°) or near an edge (half
-acquisition).
+acquisition), or off the detector (the outer rotation of a quarter acquisition).
 
-Two independent principles are used:
+Principles:
 
 * **Opposite-projection matching** (:func:`find_cor_pairs`) for scans that contain
   projections 180° apart (every 360° scan, 180° scans that include both end points): the
   projection at ``theta + pi`` is the mirror image of the one at ``theta`` about the axis, so
-  the axis is where the squared difference of the two over their overlap is smallest. With the
-  overlap restricted to the detector, this also finds the axis of half-acquisition scans.
-* **Sinogram consistency in Fourier space** (:func:`find_cor_fft`) for 180° scans: the sinogram
-  completed to 360° with its own mirror image has a 2D spectrum confined to the double wedge
-  ``|n| <= 2 pi r |k_u|`` only when the axis is right (Vo, Atwood & Drakopoulos,
+  the axis is where the squared difference of the two over their overlap is smallest.
+* **Half acquisition** (:func:`find_cor_half`): the axis near one edge is first given a side
+  by a global criterion, the normalised squared difference of opposite projections smoothed
+  along the angle (a consistent low-pass: smoothing in angle commutes with the mirror
+  symmetry), which keeps the absolute level of the projections, so the mirror position, where
+  only air or the organ's flanks overlap, loses; the position on that side is then refined
+  with all angle pairs and every row given.
+* **Sinogram consistency in Fourier space** (:func:`find_cor_fft`) for 180° scans: the
+  sinogram completed to 360° with its own mirror image has a 2D spectrum confined to the double
+  wedge ``|n| <= 2 pi r |k_u|`` only when the axis is right (Vo, Atwood & Drakopoulos,
   *Opt. Express* 22, 19078 (2014)); the energy outside the wedge is minimised.
+* **Quarter acquisition** (:func:`find_cor_quarter`): the rotation whose axis lies on its
+  detector is found as above and merged into a 180° sinogram; the other rotation's axis is the
+  lateral shift that makes its projections match that sinogram where they overlap.
 
-Both search the half-pixel grid (``2 cor`` integer, where mirroring needs no interpolation) and
-refine the minimum with a parabola.
+All search the half-pixel grid (``2 cor`` integer, where mirroring needs no interpolation) and
+refine the minimum with a parabola. :func:`estimate_cor` returns a :class:`CorEstimate`:
+the column, the method, the candidates compared and a confidence in 0..1, the smaller of
+
+* the *mirror margin* ``1 - m_best / m_rival``, with ``m_rival`` the best metric at least
+  ``4`` px away (for half acquisition: the best on the other side of the detector, and a
+  second margin against the best on the same side at least 4 px away, the *runner-up*), and
+* the *neighbour contrast* ``1 - m_best / mean(m(best ± 2 px))``, which is small when the
+  metric is flat, i.e. noise decides the position.
+
+Below :data:`CONFIDENCE_THRESHOLD` the estimate says so (``sure`` is False); the pipeline then
+warns, naming the candidates and how to force one (``--cor``, ``--cor-side``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from scipy import fft as sfft
+from scipy import ndimage
 
 from hipct.errors import HipctError
 
-from .acquisition import _angle_interp, is_full_turn
+from .acquisition import SubScan, _angle_interp, is_full_turn, merge_to_180
 
-__all__ = ["find_cor", "find_cor_pairs", "find_cor_fft"]
+__all__ = ["CorEstimate", "CONFIDENCE_THRESHOLD", "estimate_cor", "find_cor", "find_cor_pairs",
+           "find_cor_fft", "find_cor_half", "find_cor_quarter"]
+
+#: below this confidence an automatic centre is reported as unsure (see the module docstring)
+CONFIDENCE_THRESHOLD = 0.1
+_RIVAL_PX = 4.0        # a rival candidate lies at least this far from the best (pixels)
+_NEIGHBOUR_PX = 2.0    # neighbours for the contrast of the minimum (pixels)
+_SMOOTH_ANGLES = 2.0   # Gaussian sigma along the angle (projections) before matching
+
+
+@dataclass(frozen=True)
+class CorEstimate:
+    """An automatic axis column with the evidence for it.
+
+    Attributes
+    ----------
+    cor : float
+        Absolute 0-based detector column of the axis.
+    method : str
+        How it was found.
+    confidence : float
+        ``min(mirror margin, neighbour contrast)`` in 0..1 (module docstring).
+    candidates : dict
+        Label → ``{"cor": column, "metric": value}`` for the best and its rivals.
+    side : str or None
+        ``"left"``/``"right"`` for half acquisition.
+    """
+
+    cor: float
+    method: str
+    confidence: float
+    candidates: dict = field(default_factory=dict)
+    side: str | None = None
+    mirror_margin: float = 1.0
+    neighbour_contrast: float = 1.0
+    runner_up_margin: float = 1.0
+
+    @property
+    def sure(self) -> bool:
+        return self.confidence >= CONFIDENCE_THRESHOLD
+
+    def as_dict(self) -> dict:
+        """Plain-JSON form for provenance."""
+        return {"cor": float(self.cor), "method": self.method,
+                "confidence": round(float(self.confidence), 4),
+                "mirror_margin": round(float(self.mirror_margin), 4),
+                "neighbour_contrast": round(float(self.neighbour_contrast), 4),
+                "runner_up_margin": round(float(self.runner_up_margin), 4),
+                "threshold": CONFIDENCE_THRESHOLD, "side": self.side,
+                "candidates": {k: {"cor": round(float(v["cor"]), 3),
+                                   "metric": float(v["metric"])}
+                               for k, v in self.candidates.items()}}
+
+    def describe(self) -> str:
+        """One line naming the candidates, for warnings."""
+        cands = ", ".join(f"{k} {v['cor']:.2f} (metric {v['metric']:.4g})"
+                          for k, v in self.candidates.items())
+        return (f"{self.method}: confidence {self.confidence:.3f} (threshold "
+                f"{CONFIDENCE_THRESHOLD}); candidates: {cands}")
 
 
 def _parabola_min(x, y, i):
@@ -180,28 +259,296 @@ def find_cor_fft(sino, theta=None, *, search=None, ratio: float = 0.5, drop: int
     return _parabola_min(s_f / 2.0, m, int(np.argmin(m)))
 
 
-def find_cor(sino, theta, *, half_acquisition: bool | None = None, search=None) -> float:
-    """Axis column for any single-rotation scan: the right method for its geometry.
+def _find_cor_fft(sino, search):
+    """:func:`find_cor_fft` and the metric on the coarse grid (for the confidence)."""
+    sino = np.asarray(sino, dtype=np.float32)
+    if sino.ndim == 3:
+        sino = sino.mean(axis=0)
+    k, w = sino.shape
+    cor = find_cor_fft(sino, search=search)
+    lo, hi = (w / 4, 3 * w / 4) if search is None else search
+    factor = 1
+    while w // factor > 256:
+        factor *= 2
+    coarse = sino[::max(1, k // 360), :w // factor * factor]
+    coarse = coarse.reshape(coarse.shape[0], -1, factor).mean(axis=-1)
+    s_c = np.arange(int(np.floor(2 * (lo - (factor - 1) / 2) / factor)),
+                    int(np.ceil(2 * (hi - (factor - 1) / 2) / factor)) + 1)
+    m = _fft_metrics(coarse, s_c, 0.5 * coarse.shape[1] / 2, 10)
+    return cor, (factor * s_c / 2.0 + (factor - 1) / 2, m)
 
-    360° scans (full field or half acquisition) and 180° scans with both end points use
-    :func:`find_cor_pairs`; other 180° scans use :func:`find_cor_fft`.
-    ``half_acquisition=True`` searches only the outer quarters of the detector.
+
+def find_cor(sino, theta, *, half_acquisition: bool | None = None, search=None,
+             side: str | None = None) -> float:
+    """Axis column for any single-rotation scan (see :func:`estimate_cor`)."""
+    return estimate_cor(sino, theta, half_acquisition=half_acquisition, search=search,
+                        side=side).cor
+
+
+def estimate_cor(sino, theta, *, half_acquisition: bool | None = None, search=None,
+                 side: str | None = None) -> CorEstimate:
+    """Axis column of a single-rotation scan, with its confidence and candidates.
+
+    360° scans go to :func:`find_cor_half` (which also serves an axis near the middle: the
+    side is then immaterial), 180° scans with both end points to opposite-projection matching,
+    other 180° scans to :func:`find_cor_fft`.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray
+        ``(n_rows, n_angles, n_cols)`` or ``(n_angles, n_cols)`` line integrals (−log data).
+    theta : numpy.ndarray
+        Angles in radians.
+    half_acquisition : bool, optional
+        ``True``: the axis is near an edge (a 360° scan is required).
+    search : (float, float), optional
+        Columns to try.
+    side : {"left", "right"}, optional
+        Half acquisition: the detector half holding the axis, when known.
+
+    Returns
+    -------
+    CorEstimate
     """
     sino = np.asarray(sino, dtype=np.float32)
     if sino.ndim == 2:
         sino = sino[None]
-    w = sino.shape[-1]
-    if half_acquisition and search is None:
-        left = find_cor_pairs(sino, theta, search=(0, w / 4))
-        right = find_cor_pairs(sino, theta, search=(3 * w / 4, w - 1))
-        # keep the better of the two sides
-        return min((left, right), key=lambda c: find_cor_pairs_metric(sino, theta, c))
+    if side not in (None, "left", "right"):
+        raise HipctError(f"cor side: {side!r} is not allowed; use left or right")
+    if is_full_turn(theta):
+        return find_cor_half(sino, theta, side=side, search=search)
+    if half_acquisition or side:
+        raise HipctError("cor: half acquisition needs a 360° scan")
     a, _ = _pairs(sino, theta, 4)
     if a is not None:
-        return find_cor_pairs(sino, theta, search=search)
-    if half_acquisition:
+        return _estimate_pairs_180(sino, theta, search)
+    return _estimate_fft(sino, theta, search)
+
+
+def _confidence(x, m, i, rival=None):
+    """(mirror margin, neighbour contrast, rival index) of the minimum ``i`` of ``m(x)``."""
+    finite = np.isfinite(m)
+    if rival is None:
+        rival = finite & (np.abs(x - x[i]) >= _RIVAL_PX)
+    else:
+        rival = rival & finite
+    j = int(np.argmin(np.where(rival, m, np.inf))) if rival.any() else None
+    best = float(m[i])
+    margin = 1.0 if j is None else float(np.clip(1 - best / max(m[j], 1e-30), 0, 1))
+    near = finite & (np.abs(np.abs(x - x[i]) - _NEIGHBOUR_PX) < 0.26)
+    contrast = (float(np.clip(1 - best / max(np.mean(m[near]), 1e-30), 0, 1))
+                if near.any() else 0.0)
+    return margin, contrast, j
+
+
+def _smooth_angles(sino, full_turn: bool):
+    """Gaussian low-pass along the angle: commutes with the theta/theta+pi mirror symmetry."""
+    return ndimage.gaussian_filter1d(sino, _SMOOTH_ANGLES, axis=-2,
+                                     mode="wrap" if full_turn else "nearest")
+
+
+def _nmse(a, b) -> float:
+    """Normalised squared difference of two aligned strips (0: identical)."""
+    energy = float(np.sum(a * a) + np.sum(b * b))
+    return float(np.sum((a - b) ** 2)) / energy if energy > 0 else np.inf
+
+
+def find_cor_half(sino, theta, *, side: str | None = None, search=None,
+                  max_pairs: int = 360) -> CorEstimate:
+    """Axis of a 360° scan (half acquisition or full field) from opposite projections.
+
+    The data are smoothed along the angle (Gaussian, :data:`_SMOOTH_ANGLES` projections),
+    which reduces the noise without breaking the mirror symmetry. Every axis column leaving
+    ``max(16, n_cols // 25)`` columns of overlap is scored by the normalised squared difference
+    of the projections at theta and theta + pi (up to ``max_pairs`` pairs, all rows) over their
+    overlap; the minimum (parabola-refined) is the axis, on the forced ``side`` if given.
+    The mirror margin compares it with the best candidate on the other half of the detector.
+
+    Parameters
+    ----------
+    sino : numpy.ndarray
+        ``(n_rows, n_angles, n_cols)`` or ``(n_angles, n_cols)`` −log data covering 360°.
+    theta : numpy.ndarray
+        Angles in radians.
+    side : {"left", "right"}, optional
+        Detector half (columns below / above the middle) that holds the axis.
+    search : (float, float), optional
+        Columns to try.
+    max_pairs : int
+        Angle pairs used (evenly spread over the first half-turn).
+
+    Returns
+    -------
+    CorEstimate
+    """
+    sino = np.asarray(sino, dtype=np.float32)
+    if sino.ndim == 2:
+        sino = sino[None]
+    if not is_full_turn(theta):
         raise HipctError("cor: half acquisition needs a 360° scan")
-    return find_cor_fft(sino, theta, search=search)
+    a, b = _pairs(_smooth_angles(sino, True), theta, max_pairs)
+    w = sino.shape[-1]
+    a = a.reshape(-1, w)
+    b = b.reshape(-1, w)
+    x, m = _curve(a, b, w, search, _nmse)
+    mid = (w - 1) / 2
+    left, right = x < mid, x > mid
+    if side == "left":
+        allowed = left
+    elif side == "right":
+        allowed = right
+    else:
+        allowed = np.ones(x.size, bool)
+    if not np.isfinite(np.where(allowed, m, np.inf)).any():
+        raise HipctError(f"cor: no axis position on the {side} side leaves enough overlap")
+    i = int(np.argmin(np.where(allowed, m, np.inf)))
+    chosen = "right" if x[i] > mid else "left"
+    other = left if chosen == "right" else right
+    margin, contrast, j = _confidence(x, m, i, other & (np.abs(x - x[i]) >= _RIVAL_PX))
+    same = (~other) & (np.abs(x - x[i]) >= _RIVAL_PX)
+    local, _, k_local = _confidence(x, m, i, same)
+    cor = _parabola_min(x, m, i)
+    cands = {"best": {"cor": cor, "metric": float(m[i])}}
+    if j is not None:
+        cands["mirror side"] = {"cor": float(x[j]), "metric": float(m[j])}
+    if k_local is not None:
+        cands["runner-up"] = {"cor": float(x[k_local]), "metric": float(m[k_local])}
+    for d in (-_NEIGHBOUR_PX, _NEIGHBOUR_PX):
+        k = int(np.argmin(np.abs(x - (x[i] + d))))
+        if np.isfinite(m[k]) and abs(x[k] - x[i] - d) < 0.26:
+            cands[f"best{d:+.0f} px"] = {"cor": float(x[k]), "metric": float(m[k])}
+    edge = min(cor, w - 1 - cor) < w / 4
+    method = ("half acquisition: opposite projections, side "
+              + ("forced" if side else "by normalised mismatch")) if edge else \
+        "360°: opposite projections"
+    return CorEstimate(cor=cor, method=method, confidence=min(margin, local, contrast),
+                       candidates=cands, side=chosen if edge else None,
+                       mirror_margin=margin, neighbour_contrast=contrast, runner_up_margin=local)
+
+
+def _curve(a, b, w, search, metric, min_overlap=None):
+    """Metric of the opposite strips ``a``, ``b`` for every axis column on the half grid."""
+    min_overlap = max(16, w // 25) if min_overlap is None else int(min_overlap)
+    lo, hi = (0, 2 * (w - 1)) if search is None else (int(np.floor(2 * search[0])),
+                                                      int(np.ceil(2 * search[1])))
+    s_values = np.arange(max(lo, 0), min(hi, 2 * (w - 1)) + 1)
+    m = np.full(s_values.size, np.inf)
+    for n, s in enumerate(s_values):
+        j0, j1 = max(0, s - (w - 1)), min(w - 1, s)
+        if j1 - j0 + 1 < min_overlap:
+            continue
+        m[n] = metric(a[:, j0:j1 + 1], b[:, s - j1:s - j0 + 1][:, ::-1])
+    if not np.isfinite(m).any():
+        raise HipctError("cor: the search range leaves no overlap between opposite projections")
+    return s_values / 2.0, m
+
+
+def _estimate_pairs_180(sino, theta, search) -> CorEstimate:
+    a, b = _pairs(sino, theta, 32)
+    w = sino.shape[-1]
+    x, m = _curve(a.reshape(-1, w), b.reshape(-1, w), w, search, _mismatch)
+    i = int(np.argmin(m))
+    margin, contrast, j = _confidence(x, m, i)
+    cor = _parabola_min(x, m, i)
+    cands = {"best": {"cor": cor, "metric": float(m[i])}}
+    if j is not None:
+        cands["runner-up"] = {"cor": float(x[j]), "metric": float(m[j])}
+    return CorEstimate(cor, "180° with end points: opposite projections",
+                       min(margin, contrast), cands, None, margin, contrast)
+
+
+def _estimate_fft(sino, theta, search) -> CorEstimate:
+    cor, (x, m) = _find_cor_fft(sino, search)
+    i = int(np.argmin(m))
+    margin, contrast, j = _confidence(x, m, i)
+    cands = {"best": {"cor": cor, "metric": float(m[i])}}
+    if j is not None:
+        cands["runner-up"] = {"cor": float(x[j]), "metric": float(m[j])}
+    return CorEstimate(cor, "180°: sinogram double-wedge consistency (Vo et al. 2014)",
+                       min(margin, contrast), cands, None, margin, contrast)
+
+
+def find_cor_quarter(sinos, thetas, *, side: str | None = None) -> list:
+    """Both axes of a quarter acquisition (two 360° rotations, detector shifted between them).
+
+    The rotation whose own opposite projections match best (its axis is on its detector) is
+    found with :func:`find_cor_half` and merged into a 180° sinogram; the other rotation's
+    axis is the column at which its projections at theta and theta + pi (mirrored) match that
+    sinogram best over their overlap (normalised squared difference, smoothed along the
+    angle, parabola-refined).
+
+    Parameters
+    ----------
+    sinos : sequence of two numpy.ndarray
+        ``(n_rows, n_angles_i, n_cols)`` −log data of each rotation (same rows).
+    thetas : sequence of two numpy.ndarray
+        Their angles (radians), each covering 360°.
+    side : {"left", "right"}, optional
+        Side of the inner rotation's axis, if known.
+
+    Returns
+    -------
+    list of CorEstimate
+        In the order of the inputs.
+    """
+    if len(sinos) != 2 or len(thetas) != 2:
+        raise HipctError("cor: quarter acquisition has exactly two rotations")
+    sinos = [np.asarray(s, dtype=np.float32) for s in sinos]
+    sinos = [s[None] if s.ndim == 2 else s for s in sinos]
+    if not all(is_full_turn(t) for t in thetas):
+        raise HipctError("cor: each rotation of a quarter acquisition must cover 360°")
+    own = [find_cor_half(s, t, side=side) for s, t in zip(sinos, thetas)]
+    inner = int(np.argmin([e.candidates["best"]["metric"] for e in own]))
+    outer = 1 - inner
+    est_in = own[inner]
+    w_in = sinos[inner].shape[-1]
+    merged, lay = merge_to_180([sinos[inner]], [SubScan(np.asarray(thetas[inner]), w_in,
+                                                        est_in.cor)])
+    ref = _smooth_angles(merged, False)                       # (rows, angles, n_u)
+    sb = _smooth_angles(sinos[outer], True)
+    tb = np.asarray(thetas[outer], dtype=np.float64)
+    direct = _angle_interp(sb, tb, lay.theta, True)           # the outer scan at theta
+    opposite = _angle_interp(sb, tb, lay.theta + np.pi, True)  # ... and at theta + pi
+    w = sb.shape[-1]
+    min_overlap = max(16, w // 25)
+    cols = np.arange(w)
+    # outer column j sees u = j - c (direct) and u = c - j (opposite); the merged grid holds
+    # u0 + k, k = 0..n_u-1: every c leaving min_overlap columns in either view is tried
+    c_lo = -(lay.u0 + lay.n_u - 1) - (w - 1) + min_overlap
+    c_hi = (lay.u0 + lay.n_u - 1) + (w - 1) - min_overlap
+    x = np.arange(np.floor(2 * c_lo), np.ceil(2 * c_hi) + 1) / 2.0
+    m = np.full(x.size, np.inf)
+    for n, c in enumerate(x):
+        num = den = 0.0
+        count = 0
+        for view, u in ((direct, cols - c), (opposite, c - cols)):
+            k = u - lay.u0
+            ok = (k >= 0) & (k <= lay.n_u - 1)
+            if ok.sum() < min_overlap:
+                continue
+            k0 = np.minimum(np.floor(k[ok]).astype(np.int64), lay.n_u - 2)
+            f = (k[ok] - k0).astype(np.float32)
+            r = ref[..., k0] * (1 - f) + ref[..., k0 + 1] * f
+            v = view[..., ok]
+            num += float(np.sum((v - r) ** 2))
+            den += float(np.sum(v * v) + np.sum(r * r))
+            count += ok.sum()
+        if count >= min_overlap and den > 0:
+            m[n] = num / den
+    if not np.isfinite(m).any():
+        raise HipctError("cor: the two rotations of the quarter acquisition never overlap")
+    i = int(np.argmin(m))
+    margin, contrast, j = _confidence(x, m, i)
+    cor = _parabola_min(x, m, i)
+    cands = {"best": {"cor": cor, "metric": float(m[i])}}
+    if j is not None:
+        cands["runner-up"] = {"cor": float(x[j]), "metric": float(m[j])}
+    est_out = CorEstimate(cor, "quarter acquisition: outer rotation matched to the inner one's "
+                               "180° sinogram", min(margin, contrast), cands, None, margin,
+                          contrast)
+    out = [None, None]
+    out[inner], out[outer] = est_in, est_out
+    return out
 
 
 def _opposite_mismatch(a, b, s: int) -> float:
@@ -209,14 +556,6 @@ def _opposite_mismatch(a, b, s: int) -> float:
     w = a.shape[-1]
     j0, j1 = max(0, s - (w - 1)), min(w - 1, s)
     return _mismatch(a[:, j0:j1 + 1], b[:, s - j1:s - j0 + 1][:, ::-1])
-
-
-def find_cor_pairs_metric(sino, theta, cor) -> float:
-    """Relative gradient mismatch of opposite projections for one axis column."""
-    sino = np.asarray(sino, dtype=np.float32)
-    a, b = _pairs(sino if sino.ndim == 3 else sino[None], theta, 32)
-    w = a.shape[-1]
-    return _opposite_mismatch(a.reshape(-1, w), b.reshape(-1, w), int(round(2 * cor)))
 
 
 def _mismatch(a, b) -> float:

@@ -29,7 +29,6 @@ from hipct import __version__
 from hipct.errors import HipctError, HipctWarning
 
 from . import acquisition as acq
-from .centre import find_cor
 from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
@@ -50,6 +49,7 @@ class ReconParams:
     output: str
     cor: list | None = None                # absolute 0-based columns, one per input; None: auto
     half_acquisition: bool | None = None
+    cor_side: str | None = None            # 'left'/'right': detector half holding the axis
     delta_beta: float | None = None        # 0: absorption (no phase retrieval)
     energy_kev: float | None = None
     distance_m: float | None = None        # effective propagation distance
@@ -232,20 +232,37 @@ class _Preprocessor:
         return np.concatenate([self.batch(r0, r1, a0, a1, where) for a0, a1 in self.batches()])
 
 
-def _auto_cor(pre: _Preprocessor, n_rows_binned: int, half: bool | None) -> float:
+def _auto_sino(pre: _Preprocessor, n_rows_binned: int) -> np.ndarray:
+    """``(rows, angles, cols)`` absorption (−log) data of up to 8 middle rows, for the centre.
+
+    Phase retrieval is left out: its edge padding differs between a projection and its
+    mirror partner exactly where a half acquisition's overlap lies, at the detector edge;
+    the centre search smooths along the angle instead (:mod:`.centre`).
+    """
     mid = n_rows_binned // 2
-    r0, r1 = max(0, mid - 2), min(n_rows_binned, mid + 3)
-    saved, pre.paganin = pre.paganin, None      # the axis is found on absorption data
+    r0, r1 = max(0, mid - 4), min(n_rows_binned, mid + 4)
+    saved, pre.paganin = pre.paganin, None
     saved_sigma = pre.p.unsharp_sigma_px
     pre.p.unsharp_sigma_px = 0.0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HipctWarning)
-            sino = pre(r0, r1, "").transpose(1, 0, 2)
+            return pre(r0, r1, "").transpose(1, 0, 2)
     finally:
         pre.paganin = saved
         pre.p.unsharp_sigma_px = saved_sigma
-    return find_cor(sino, pre.scan.theta, half_acquisition=half)
+
+
+def _auto_cors(pres, n_rows_binned: int, half: bool | None, side: str | None) -> list:
+    """Automatic axis column(s) (binned), as :class:`~.centre.CorEstimate` per scan."""
+    from .centre import estimate_cor, find_cor_quarter
+
+    if side is None and len(pres) == 1:
+        side = pres[0].scan.axis_side
+    sinos = [_auto_sino(p, n_rows_binned) for p in pres]
+    if len(pres) == 1:
+        return [estimate_cor(sinos[0], pres[0].scan.theta, half_acquisition=half, side=side)]
+    return find_cor_quarter(sinos, [p.scan.theta for p in pres], side=side)
 
 
 def reconstruct(params: ReconParams, progress: bool = True) -> dict:
@@ -287,12 +304,23 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     pres = [_Preprocessor(s, params, physics) for s in scans]
 
     w_b = ref.n_cols // b
+    estimates = None
     if params.cor is None:
-        if len(scans) > 1:
-            raise HipctError("--cor: quarter acquisition needs both axis columns, "
-                             "e.g. --cor 3050.5,1210.0")
-        cors_b = [_auto_cor(pres[0], nz, params.half_acquisition)]
+        if len(scans) > 2:
+            raise HipctError(f"inputs: {len(scans)} scans given; one (180°/360°/half) or two "
+                             "(quarter acquisition) are allowed")
+        estimates = _auto_cors(pres, nz, params.half_acquisition, params.cor_side)
+        cors_b = [e.cor for e in estimates]
         cor_source = "auto"
+        for k, e in enumerate(estimates):
+            if not e.sure:
+                full = [(c + 0.5) * b - 0.5 for c in cors_b]
+                warnings.warn(
+                    f"cor: the automatic centre{f' of input {k + 1}' if len(scans) > 1 else ''}"
+                    f" is unsure ({e.describe()}; columns binned by {b}); check the slices, "
+                    f"or force it with --cor {','.join(f'{c:.2f}' for c in full)}"
+                    + (" or --cor-side left|right" if e.side else ""),
+                    HipctWarning, stacklevel=2)
     else:
         if len(params.cor) != len(scans):
             raise HipctError(f"--cor: {len(params.cor)} value(s) for {len(scans)} input scan(s)")
@@ -366,6 +394,8 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
 
     resolved = {
         "cor": cors, "cor_source": cor_source, "half_acquisition": params.half_acquisition,
+        "cor_side": params.cor_side,
+        "cor_estimate": None if estimates is None else [e.as_dict() for e in estimates],
         "filter": params.filter_name, "unsharp_sigma_px": params.unsharp_sigma_px,
         "unsharp_coeff": params.unsharp_coeff, "ring_filter_size": params.ring_size,
         "rows": list(rows), "binning": b, "slice_width": n, "roi": params.roi,

@@ -53,6 +53,7 @@ class Scan:
     current_proj: np.ndarray | None = None
     current_flat: np.ndarray | None = None
     saturation: float | None = None
+    axis_side: str | None = None             # 'left'/'right' when the file records the axis
     _read: object = field(default=None, repr=False)
     files: list = field(default_factory=list, repr=False)
 
@@ -163,6 +164,15 @@ def open_nxtomo(path) -> Scan:
         position = tuple(_scalar(sample, f"{a}_translation", "m", "m") for a in "zyx")
     pixel = _scalar(sample, "x_pixel_size", "m", "m") or _scalar(det, "x_pixel_size", "m", "m")
     source = entry["instrument"].get("source")
+    # nxtomo's x_rotation_axis_pixel_position (formerly estimated_cor_from_motor): the axis
+    # in pixels from the detector's centre, as nabu reads it; only its side is used, and only
+    # when the axis is clearly off-centre (half acquisition)
+    axis_side = None
+    for name in ("x_rotation_axis_pixel_position", "estimated_cor_from_motor"):
+        offset = _scalar(det, name, "pixel", "pixel") if name in det else None
+        if offset is not None and abs(offset) > data.shape[2] / 4:
+            axis_side = "right" if offset > 0 else "left"
+            break
     idx = {"proj": proj_idx, "flat": flat_idx, "dark": dark_idx}
 
     def read(kind, rows, frames):
@@ -184,7 +194,7 @@ def open_nxtomo(path) -> Scan:
                 current_proj=None if current is None else current[proj_idx],
                 current_flat=None if current is None else current[flat_idx],
                 saturation=float(det.attrs["saturation_value"]) if "saturation_value" in det.attrs
-                else None,
+                else None, axis_side=axis_side,
                 _read=read, files=[str(path)])
 
 
