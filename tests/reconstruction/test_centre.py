@@ -51,3 +51,78 @@ def test_tooth_against_an_independent_estimate(tooth_path):
         entropy.append(-(p * np.log(p)).sum())
     independent = candidates[int(np.argmin(entropy))]
     assert auto == pytest.approx(independent, abs=1.5)   # measured: 295.89 vs 295.5
+
+
+# --- half acquisition on noisy simulated phase-contrast scans, quarter acquisition ------------
+
+def _noisy_half_scans():
+    """24 noisy simulated half-acquisition scans: 4 widths, the plan's dose and 1/4 of it,
+    1-2 noise seeds, the axis on either side (a scan mirrored left-right has its axis at
+    ``w - 1 - cor`` and is a valid scan of the object turned by 180°)."""
+    import yaml
+
+    from hipct.planner.plan import parse_plan
+    from hipct.reconstruction.simulation.simulate import SimConfig, Simulation
+    from tests.simulation.conftest import SMALL_PLAN
+
+    plan = parse_plan(yaml.safe_load(SMALL_PLAN))
+    for width, seeds in ((192, (1, 2)), (256, (1, 2)), (384, (1,)), (512, (1,))):
+        base = Simulation(plan, SimConfig(width=width, rows=4, projections=240, geometry="half",
+                                          phantom_seed=width, n_flats=10, n_darks=4,
+                                          extruded=True), cache=True)
+        for dose in (1.0, 0.25):
+            sim = base if dose == 1.0 else base.with_exposure(dose)
+            for seed in seeds:
+                p, f, d, theta = sim.arrays(noise=True, seed=seed)
+                t = np.clip((p - d.mean(0)) / (f.mean(0) - d.mean(0)), 1e-3, None)
+                sino = -np.log(t).transpose(1, 0, 2)
+                yield sino, theta, sim.cor, "right"
+                yield sino[..., ::-1], theta, width - 1 - sim.cor, "left"
+
+
+def test_half_acquisition_never_takes_the_mirror_side_nor_a_silent_wrong_position():
+    found = []
+    for sino, theta, truth, side in _noisy_half_scans():
+        est = centre.estimate_cor(sino, theta)
+        found.append((est.cor - truth, est.side, est.mirror_margin, est.sure))
+        assert est.side == side
+        assert est.mirror_margin > 0.5                     # measured 0.86-0.97
+        # a position more than 0.5 px off is never reported as sure
+        assert abs(est.cor - truth) <= 0.5 or not est.sure, (truth, est.describe())
+        rec = est.as_dict()
+        assert rec["side"] == side and set(rec["candidates"]) >= {"best", "mirror side"}
+    assert len(found) >= 20
+
+
+def test_ambiguous_half_acquisition_is_reported_and_can_be_forced():
+    # the average of a scan and its left-right mirror fits both sides equally well
+    theta = np.arange(720) * 2 * np.pi / 720
+    big = phantom.shepp_logan(340)
+    sino = phantom.sinogram(big, theta, np.arange(W) - 371.3)
+    both = 0.5 * (sino + sino[:, ::-1])
+    est = centre.estimate_cor(both, theta)
+    assert not est.sure and est.mirror_margin < 0.1
+    assert "mirror side" in est.describe() and "candidates" in est.describe()
+    sides = {est.candidates["best"]["cor"] > W / 2, est.candidates["mirror side"]["cor"] > W / 2}
+    assert sides == {True, False}
+    forced = centre.estimate_cor(both, theta, side="right")
+    assert forced.cor == pytest.approx(371.3, abs=0.5)
+    assert centre.estimate_cor(both, theta, side="left").cor == pytest.approx(W - 1 - 371.3,
+                                                                              abs=0.5)
+
+
+@pytest.mark.parametrize("cors", [(280.3, 100.7), (190.2, -80.6)])
+def test_quarter_acquisition_finds_both_axes(cors):
+    # two 360° rotations of a 200-px detector; one axis on the detector, the other off it
+    theta = np.arange(900) * 2 * np.pi / 900
+    big = phantom.shepp_logan(260)
+    rng = np.random.default_rng(3)
+    sinos = [phantom.sinogram(big, theta, np.arange(200) - c) for c in cors]
+    sinos = [s + rng.normal(0, 0.01 * s.max(), s.shape) for s in sinos]
+    est = centre.find_cor_quarter(sinos, [theta, theta])
+    for e, c in zip(est, cors):
+        assert e.cor == pytest.approx(c, abs=0.5), e.describe()
+    # the inputs may come in either order
+    est = centre.find_cor_quarter(sinos[::-1], [theta, theta])
+    for e, c in zip(est, cors[::-1]):
+        assert e.cor == pytest.approx(c, abs=0.5)

@@ -172,3 +172,48 @@ def test_tight_budget_runs_fewer_fbp_threads_with_the_same_result(tmp_path, make
     assert runs[1e6][0] == 1
     assert runs[1e9][0] == len(os.sched_getaffinity(0))
     np.testing.assert_array_equal(runs[1e6][1], runs[1e9][1])
+
+
+def _ambiguous_half_scan(path, cor=87.3, width=96):
+    """A 360° half-acquisition scan averaged with its left-right mirror: both sides fit."""
+    from hipct.reconstruction.io.readers import write_nxtomo
+    theta = np.arange(360) * 2 * np.pi / 360
+    ell = [phantom.Ellipse(v * 0.02, a, b, x, y, p) for v, a, b, x, y, p in phantom.shepp_logan(80)]
+    sino = phantom.sinogram(ell, theta, np.arange(width) - cor)
+    sino = 0.5 * (sino + sino[:, ::-1])
+    proj = np.repeat(sino[:, None, :], 3, axis=1)
+    write_nxtomo(path, (100 + 1000 * np.exp(-proj)).astype(np.float32), theta,
+                 flats=np.full((2, 3, width), 1100, np.float32),
+                 darks=np.full((1, 3, width), 100, np.float32), pixel_size_m=5e-6)
+    return cor
+
+
+def test_unsure_centre_warns_with_candidates_and_can_be_forced(tmp_path, capsys):
+    import h5py
+    path = tmp_path / "amb.nx"
+    cor = _ambiguous_half_scan(path)
+    code, err = _run(capsys, path, "-o", tmp_path / "a.h5", "--no-phase", "--format", "hdf5")
+    assert code == 0
+    assert "automatic centre is unsure" in err and "mirror side" in err and "--cor-side" in err
+    out = tmp_path / "b.h5"
+    code, err = _run(capsys, path, "-o", out, "--no-phase", "--format", "hdf5",
+                     "--cor-side", "right")
+    assert code == 0, err
+    with h5py.File(out) as f:
+        params = json.loads(f["volume"].attrs["hipct"])["hipct"]["parameters"]
+    assert params["cor"][0] == pytest.approx(cor, abs=0.5)
+    est = params["cor_estimate"][0]
+    assert est["side"] == "right" and "forced" in est["method"]
+    assert {"confidence", "threshold", "candidates"} <= set(est)
+    # the side recorded in the file (nxtomo's x_rotation_axis_pixel_position, from the centre)
+    path = tmp_path / "recorded.nx"
+    _ambiguous_half_scan(path)
+    with h5py.File(path, "r+") as f:
+        f["entry/instrument/detector/x_rotation_axis_pixel_position"] = cor - 47.5
+    from hipct.reconstruction.io.readers import open_scan
+    assert open_scan(path).axis_side == "right"
+    out = tmp_path / "c.h5"
+    code, err = _run(capsys, path, "-o", out, "--no-phase", "--format", "hdf5")
+    with h5py.File(out) as f:
+        params = json.loads(f["volume"].attrs["hipct"])["hipct"]["parameters"]
+    assert params["cor"][0] == pytest.approx(cor, abs=0.5)
