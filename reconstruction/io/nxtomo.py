@@ -1,11 +1,18 @@
 """Writing NXtomo files, streamed frame by frame and moved into place only when complete.
 
-Layout (NeXus NXtomo application definition, ESRF conventions): ``/entry/instrument/detector/
-data`` (frames, rows, cols) with ``image_key`` (0 projection, 1 flat, 2 dark), angles in
-``/entry/sample/rotation_angle`` (degree), ``x_pixel_size``, ``distance`` (sample→detector),
-``/entry/instrument/source/distance``, ``/entry/beam/incident_energy`` and the ring current in
-``/entry/control/data``. The detector's ``saturation_value`` attribute (ADU) tells readers
-which values are clipped.
+Layout: the NeXus NXtomo application definition at the paths and units ESRF's ``nxtomo``
+package (version 2.1 of its layout, recorded in the entry's ``version`` attribute) reads, so
+nabu and tomwer open the files without overrides: ``/entry/instrument/detector/data``
+(frames, rows, cols) with ``image_key`` and ``image_key_control`` (0 projection, 1 flat,
+2 dark), ``x_pixel_size``/``y_pixel_size`` and ``distance`` (sample→detector) in metres,
+``x_rotation_axis_pixel_position`` (axis column minus the detector's middle, pixels) and
+``half_acquisition``; ``/entry/instrument/source/distance`` (m);
+``/entry/instrument/beam/incident_energy`` (keV); angles in ``/entry/sample/rotation_angle``
+(degree), the pixel size at the sample in ``/entry/sample/x_pixel_size``/``y_pixel_size`` and
+the stage position in ``/entry/sample/{x,y,z}_translation`` (m, one per frame); the ring
+current in ``/entry/control/data``. The energy is also written at ``/entry/beam/
+incident_energy``, where older readers (and hipct's earlier files) keep it. The detector's
+``saturation_value`` attribute (ADU) tells readers which values are clipped.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ class NXtomoWriter:
     metadata : dict
         Optional ``pixel_size_m``, ``distance_m``, ``source_distance_m``, ``energy_kev``,
         ``current`` (per frame, mA), ``position_m`` (z, y, x), ``saturation`` (ADU),
-        ``provenance`` (JSON-serialisable, stored in ``/entry/hipct``).
+        ``axis_column`` (0-based column of the rotation axis, when known),
+        ``half_acquisition`` (bool), ``provenance`` (JSON-serialisable, in ``/entry/hipct``).
     """
 
     def __init__(self, path, image_key, angles_rad, frame_shape, dtype, **metadata):
@@ -56,6 +64,7 @@ class NXtomoWriter:
         self.f = h5py.File(self.tmp, "w")
         entry = self.f.create_group("entry")
         entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["version"] = 2.1           # the nxtomo package's layout version
         entry["definition"] = "NXtomo"
         inst = entry.create_group("instrument")
         inst.attrs["NX_class"] = "NXinstrument"
@@ -74,6 +83,11 @@ class NXtomoWriter:
                 det[name].attrs["units"] = "m"
         if md.get("saturation") is not None:
             det.attrs["saturation_value"] = float(md["saturation"])
+        if md.get("axis_column") is not None:
+            det["x_rotation_axis_pixel_position"] = (float(md["axis_column"])
+                                                     - (frame_shape[1] - 1) / 2)
+        if md.get("half_acquisition") is not None:
+            det["half_acquisition"] = bool(md["half_acquisition"])
         if md.get("source_distance_m") is not None:
             src = inst.create_group("source")
             src.attrs["NX_class"] = "NXsource"
@@ -83,15 +97,20 @@ class NXtomoWriter:
         sample.attrs["NX_class"] = "NXsample"
         sample["rotation_angle"] = angles
         sample["rotation_angle"].attrs["units"] = "degree"
+        if md.get("pixel_size_m") is not None:
+            for name in ("x_pixel_size", "y_pixel_size"):
+                sample[name] = float(md["pixel_size_m"])
+                sample[name].attrs["units"] = "m"
         if md.get("position_m") is not None:
             for axis, value in zip("zyx", md["position_m"]):
                 sample[f"{axis}_translation"] = np.full(self.n, float(value))
                 sample[f"{axis}_translation"].attrs["units"] = "m"
         if md.get("energy_kev") is not None:
-            beam = entry.create_group("beam")
-            beam.attrs["NX_class"] = "NXbeam"
-            beam["incident_energy"] = float(md["energy_kev"])
-            beam["incident_energy"].attrs["units"] = "keV"
+            for group in (inst, entry):
+                beam = group.create_group("beam")
+                beam.attrs["NX_class"] = "NXbeam"
+                beam["incident_energy"] = float(md["energy_kev"])
+                beam["incident_energy"].attrs["units"] = "keV"
         if md.get("current") is not None:
             ctrl = entry.create_group("control")
             ctrl.attrs["NX_class"] = "NXmonitor"

@@ -187,7 +187,9 @@ def open_nxtomo(path) -> Scan:
     return Scan(path=str(path), layout="nxtomo", n_rows=data.shape[1], n_cols=data.shape[2],
                 theta=angles[proj_idx], flat_angles=angles[flat_idx], flat_frames=flat_idx,
                 n_darks=int(dark_idx.size),
-                energy_kev=_scalar(entry.get("beam"), "incident_energy", "keV", "keV"),
+                energy_kev=(_scalar(entry["instrument"].get("beam"), "incident_energy", "keV",
+                                    "keV")
+                            or _scalar(entry.get("beam"), "incident_energy", "keV", "keV")),
                 distance_m=_scalar(det, "distance", "m", "m"),
                 source_distance_m=_scalar(source, "distance", "m", "m"),
                 pixel_size_m=pixel, position_m=position,

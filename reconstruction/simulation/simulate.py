@@ -372,6 +372,7 @@ def simulate_to_nxtomo(sim: Simulation, path, progress: bool = True) -> dict:
                       energy_kev=v["mean_detected_energy_keV"],
                       current=np.full(keys.size, sim.plan.ring_current_a * 1e3),
                       saturation=sim.detector.saturation_adu,
+                      axis_column=sim.cor, half_acquisition=sim.half,
                       provenance=sim.provenance()) as w:
         for i, _, _, frame in sim.frames(progress):
             w.write(i, frame[None].astype(dtype))

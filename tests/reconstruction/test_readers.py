@@ -31,6 +31,7 @@ def test_nxtomo_units_are_converted(tmp_path, make_scan):
         del det["x_pixel_size"]
         det["x_pixel_size"] = 6.5
         det["x_pixel_size"].attrs["units"] = "um"
+        del f["entry/sample/x_pixel_size"]          # the sample's takes precedence when there
     assert open_scan(path).pixel_size_m == pytest.approx(6.5e-6)
 
 
@@ -88,3 +89,83 @@ def test_write_nxtomo_is_atomic(tmp_path):
     path = tmp_path / "a.nx"
     write_nxtomo(path, np.zeros((3, 2, 2)), np.zeros(3))
     assert path.exists() and not (tmp_path / ".a.nx.tmp").exists()
+
+
+# --- interoperability with ESRF's nxtomo package (what nabu and tomwer read) -------------------
+
+def test_simulated_scan_opens_in_the_nxtomo_package(tmp_path):
+    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
+    from hipct.cli import main
+    from tests.simulation.conftest import SMALL_PLAN
+    plan = tmp_path / "small.yaml"
+    plan.write_text(SMALL_PLAN)
+    raw = tmp_path / "raw.nx"
+    assert main(["simulate", str(plan), "-o", str(raw), "--width", "64", "--rows", "2",
+                 "--projections", "16", "--quiet"]) == 0
+    ours = open_scan(raw)
+    nx = nxtomo.NXtomo().load(str(raw), "entry")
+    det = nx.instrument.detector
+    assert nx.instrument.beam.incident_energy.to("keV").magnitude == pytest.approx(ours.energy_kev)
+    assert 30 < ours.energy_kev < 200
+    assert det.distance.to("m").magnitude == pytest.approx(0.05)          # the plan's 5 cm
+    assert det.x_pixel_size.to("m").magnitude == pytest.approx(ours.pixel_size_m)
+    assert nx.sample.x_pixel_size.to("m").magnitude == pytest.approx(ours.pixel_size_m)
+    assert nx.instrument.source.distance.to("m").magnitude == pytest.approx(ours.source_distance_m)
+    keys = np.array([int(k.value) for k in det.image_key_control])
+    assert (keys == 0).sum() == 16 and (keys == 1).sum() > 0 and (keys == 2).sum() > 0
+    angles = nx.sample.rotation_angle.to("degree").magnitude
+    np.testing.assert_allclose(np.radians(angles[keys == 0]), ours.theta, atol=1e-9)
+    # the half-acquisition axis, from the detector's middle, as nabu reads it
+    assert det.x_rotation_axis_pixel_position == pytest.approx(64 - 1 - 4 - 31.5)
+    assert ours.axis_side == "right"
+
+
+def test_stage_position_reaches_the_nxtomo_package(tmp_path):
+    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
+    path = tmp_path / "pos.nx"
+    write_nxtomo(path, np.zeros((4, 2, 8), np.float32), np.radians([0, 45, 90, 135]),
+                 flats=np.ones((2, 2, 8), np.float32), pixel_size_m=6.5e-6,
+                 position_m=(0.0123, 0.0, -0.002), energy_kev=60.0)
+    nx = nxtomo.NXtomo().load(str(path), "entry")
+    np.testing.assert_allclose(nx.sample.z_translation.to("mm").magnitude, 12.3)
+    np.testing.assert_allclose(nx.sample.x_translation.to("mm").magnitude, -2.0)
+    assert open_scan(path).position_m == pytest.approx((0.0123, 0.0, -0.002))
+
+
+def test_reads_files_written_by_the_nxtomo_package(tmp_path):
+    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
+    from nxtomo.nxobject.nxdetector import ImageKey
+    from pint import get_application_registry
+    q = get_application_registry().Quantity
+    nx = nxtomo.NXtomo()
+    data = np.arange(6 * 2 * 8, dtype=np.uint16).reshape(6, 2, 8)
+    nx.instrument.detector.data = data
+    nx.instrument.detector.image_key_control = [ImageKey.DARK_FIELD, ImageKey.FLAT_FIELD] + \
+        [ImageKey.PROJECTION] * 4
+    nx.sample.rotation_angle = q(np.array([0, 0, 0, 60, 120, 180.0]), "degree")
+    nx.instrument.detector.x_pixel_size = q(6.5, "um")
+    nx.instrument.detector.y_pixel_size = q(6.5, "um")
+    nx.instrument.detector.distance = q(500, "mm")
+    nx.instrument.source.distance = q(52.0, "m")
+    nx.instrument.beam.incident_energy = q(60.0, "keV")
+    nx.instrument.detector.x_rotation_axis_pixel_position = -1.0
+    nx.save(str(tmp_path / "pkg.nx"), "entry0000", overwrite=True)
+    scan = open_scan(tmp_path / "pkg.nx")
+    assert (scan.n_proj, scan.n_rows, scan.n_cols, scan.n_darks) == (4, 2, 8, 1)
+    assert scan.energy_kev == pytest.approx(60.0)
+    assert scan.distance_m == pytest.approx(0.5)
+    assert scan.source_distance_m == pytest.approx(52.0)
+    assert scan.pixel_size_m == pytest.approx(6.5e-6)
+    np.testing.assert_allclose(np.degrees(scan.theta), [0, 60, 120, 180])
+    np.testing.assert_array_equal(scan.read("proj", slice(0, 2)), data[2:].astype(np.float32))
+    assert scan.axis_side is None                 # 1 px from the middle: not an edge axis
+
+
+def test_reads_the_earlier_layout_with_the_energy_under_entry(tmp_path, make_scan):
+    path = tmp_path / "old.nx"
+    make_scan(path, n_rows=2, width=16, n_proj=10)
+    with h5py.File(path, "r+") as f:
+        del f["entry/instrument/beam"]
+        del f["entry/sample/x_pixel_size"]
+    scan = open_scan(path)
+    assert scan.energy_kev == pytest.approx(30.0) and scan.pixel_size_m == pytest.approx(5e-6)
