@@ -336,8 +336,9 @@ def _confidence(x, m, i, rival=None):
     best = float(m[i])
     margin = 1.0 if j is None else float(np.clip(1 - best / max(m[j], 1e-30), 0, 1))
     near = finite & (np.abs(np.abs(x - x[i]) - _NEIGHBOUR_PX) < 0.26)
-    contrast = (float(np.clip(1 - best / max(np.mean(m[near]), 1e-30), 0, 1))
-                if near.any() else 0.0)
+    # a minimum not bracketed on both sides (at the end of the searched range) is no minimum
+    both = (near & (x < x[i])).any() and (near & (x > x[i])).any()
+    contrast = float(np.clip(1 - best / max(np.mean(m[near]), 1e-30), 0, 1)) if both else 0.0
     return margin, contrast, j
 
 
@@ -419,7 +420,7 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
             cands[f"best{d:+.0f} px"] = {"cor": float(x[k]), "metric": float(m[k])}
     edge = min(cor, w - 1 - cor) < w / 4
     method = ("half acquisition: opposite projections, side "
-              + ("forced" if side else "by normalised mismatch")) if edge else \
+              + ("given" if side else "by normalised mismatch")) if edge else \
         "360°: opposite projections"
     return CorEstimate(cor=cor, method=method, confidence=min(margin, local, contrast),
                        candidates=cands, side=chosen if edge else None,

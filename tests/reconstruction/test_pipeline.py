@@ -203,7 +203,7 @@ def test_unsure_centre_warns_with_candidates_and_can_be_forced(tmp_path, capsys)
         params = json.loads(f["volume"].attrs["hipct"])["hipct"]["parameters"]
     assert params["cor"][0] == pytest.approx(cor, abs=0.5)
     est = params["cor_estimate"][0]
-    assert est["side"] == "right" and "forced" in est["method"]
+    assert est["side"] == "right" and "given" in est["method"]
     assert {"confidence", "threshold", "candidates"} <= set(est)
     # the side recorded in the file (nxtomo's x_rotation_axis_pixel_position, from the centre)
     path = tmp_path / "recorded.nx"
