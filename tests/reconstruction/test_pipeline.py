@@ -217,3 +217,27 @@ def test_unsure_centre_warns_with_candidates_and_can_be_forced(tmp_path, capsys)
     with h5py.File(out) as f:
         params = json.loads(f["volume"].attrs["hipct"])["hipct"]["parameters"]
     assert params["cor"][0] == pytest.approx(cor, abs=0.5)
+
+
+def test_quarter_acquisition_auto_centre_end_to_end(tmp_path, capsys):
+    """Two 360° rotations, axes at 90.3 (on the 100-px detector) and -40.6 (off it)."""
+    import h5py
+    from hipct.reconstruction.io.readers import write_nxtomo
+    theta = np.arange(480) * 2 * np.pi / 480
+    ell = [phantom.Ellipse(v * 0.02, a, b, x, y, p) for v, a, b, x, y, p in phantom.shepp_logan(120)]
+    paths = []
+    for k, cor in enumerate((90.3, -40.6)):
+        proj = np.repeat(phantom.sinogram(ell, theta, np.arange(100) - cor)[:, None], 2, axis=1)
+        paths.append(tmp_path / f"rot{k}.nx")
+        write_nxtomo(paths[-1], (100 + 1000 * np.exp(-proj)).astype(np.float32), theta,
+                     flats=np.full((2, 2, 100), 1100, np.float32),
+                     darks=np.full((1, 2, 100), 100, np.float32), pixel_size_m=5e-6)
+    out = tmp_path / "q.h5"
+    code, err = _run(capsys, *paths, "-o", out, "--no-phase", "--format", "hdf5")
+    assert code == 0, err
+    with h5py.File(out) as f:
+        params = json.loads(f["volume"].attrs["hipct"])["hipct"]["parameters"]
+        assert f["volume"].shape[1] >= 2 * 130               # both rotations' field of view
+    np.testing.assert_allclose(params["cor"], [90.3, -40.6], atol=0.5)
+    assert [e["method"].split(":")[0] for e in params["cor_estimate"]] == \
+        ["half acquisition", "quarter acquisition"]
