@@ -358,7 +358,7 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
                   max_pairs: int = 360) -> CorEstimate:
     """Axis of a 360° scan (half acquisition or full field) from opposite projections.
 
-    The data are smoothed along the angle (Gaussian, :data:`_SMOOTH_ANGLES` projections),
+    The data are smoothed along the angle (Gaussian, sigma of 2 projections),
     which reduces the noise without breaking the mirror symmetry. Every axis column leaving
     ``max(16, n_cols // 25)`` columns of overlap is scored by the normalised squared difference
     of the projections at theta and theta + pi (up to ``max_pairs`` pairs, all rows) over their

@@ -224,7 +224,8 @@ def test_quarter_acquisition_auto_centre_end_to_end(tmp_path, capsys):
     import h5py
     from hipct.reconstruction.io.readers import write_nxtomo
     theta = np.arange(480) * 2 * np.pi / 480
-    ell = [phantom.Ellipse(v * 0.02, a, b, x, y, p) for v, a, b, x, y, p in phantom.shepp_logan(120)]
+    ell = [phantom.Ellipse(v * 0.02, a, b, x, y, p)
+           for v, a, b, x, y, p in phantom.shepp_logan(120)]
     paths = []
     for k, cor in enumerate((90.3, -40.6)):
         proj = np.repeat(phantom.sinogram(ell, theta, np.arange(100) - cor)[:, None], 2, axis=1)
