@@ -132,12 +132,19 @@ def load_phantom(path) -> CampaignPhantom:
     return phantom_from_dict(read_yaml(Path(path), "phantom"))
 
 
-def acquisition_columns(geometry: str, n_cols: int, overlap: int) -> list:
+def acquisition_columns(geometry: str, n_cols: int, overlap: int,
+                        axis_offset_px: float = 0.0) -> list:
     """Axis columns (0-based, absolute) of each rotation of ``geometry``, and its angles.
 
     Returns a list of ``(cor, full_turn)``: one entry for ``full`` and ``half``, two for
-    ``quarter`` (see the module docstring).
+    ``quarter`` (see the module docstring); ``axis_offset_px`` moves every axis by a
+    (sub-)pixel amount, as a real alignment leaves it.
     """
+    out = _columns(geometry, n_cols, overlap)
+    return [(c + float(axis_offset_px), full) for c, full in out]
+
+
+def _columns(geometry, n_cols, overlap):
     if geometry == "full":
         return [((n_cols - 1) / 2.0, False)]
     if not 1 <= overlap < n_cols // 2:
@@ -188,7 +195,7 @@ def simulate_scan(phantom: CampaignPhantom, path, *, pixel_size_m: float, n_rows
 def simulate_campaign(phantom: CampaignPhantom, out_dir, *, pixel_size_m: float,
                       n_rows: int, n_cols: int, n_proj: int, geometry: str = "full",
                       z_positions_m=(0.0,), axis_xy_m=(0.0, 0.0), overlap: int = 8,
-                      prefix: str = "stage", **kw) -> list:
+                      axis_offset_px: float = 0.0, prefix: str = "stage", **kw) -> list:
     """Simulate every stage (and every rotation of a quarter acquisition) of a scan.
 
     Parameters
@@ -205,6 +212,8 @@ def simulate_campaign(phantom: CampaignPhantom, out_dir, *, pixel_size_m: float,
         Sample point ``(x, y)`` on the rotation axis (``sample/x_translation``, ``y_…``).
     overlap : int
         Columns shared by the fields of a half/quarter acquisition.
+    axis_offset_px : float
+        Sub-pixel shift of every axis column (see :func:`acquisition_columns`).
     **kw
         Passed to :func:`simulate_scan` (counts, noise, oversampling).
 
@@ -215,7 +224,7 @@ def simulate_campaign(phantom: CampaignPhantom, out_dir, *, pixel_size_m: float,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rotations = acquisition_columns(geometry, n_cols, overlap)
+    rotations = acquisition_columns(geometry, n_cols, overlap, axis_offset_px)
     records = []
     x_t, y_t = axis_xy_m
     for k, z in enumerate(z_positions_m):
