@@ -149,3 +149,30 @@ def test_voi_lands_where_it_was_scanned_in_the_overview(tmp_path, ph):
     assert correlation() >= 0.9
     # the check can fail: the same VOI placed four overview voxels off in x correlates worse
     assert correlation((0.0, 0.0, 80.0)) < correlation() - 0.2
+
+
+def test_simulate_cli_writes_a_quarter_z_series(tmp_path, capsys):
+    import json
+
+    from hipct.reconstruction.io.readers import open_scan
+    ph_yaml = tmp_path / "ph.yaml"
+    import yaml
+    ph_yaml.write_text(yaml.safe_dump(PHANTOM))
+    out = tmp_path / "ov"
+    code = main(["simulate", "--phantom", str(ph_yaml), "-o", str(out), "--pixel-size", "20um",
+                 "--width", "24", "--rows", "6", "--geometry", "quarter", "--stages", "2",
+                 "--z-step", "0.08mm", "--position", "0.1,0,0.05", "--overlap", "4",
+                 "--no-noise"])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((out / "campaign.json").read_text())
+    assert [f["z_m"] for f in manifest["files"]] == pytest.approx([1e-4, 1e-4, 2e-5, 2e-5])
+    assert [f["cor"] for f in manifest["files"]] == [19.0, 38.0] * 2
+    # 2 x (pi/2) x (2 x 38 + 1) projections per 360° rotation
+    assert manifest["projections"] == 2 * 121
+    scan = open_scan(manifest["files"][2]["path"])
+    assert scan.z_translation_m == pytest.approx(2e-5)
+    assert scan.position_m == pytest.approx((2e-5, 0.0, 5e-5))
+    assert scan.pixel_size_m == pytest.approx(2e-5) and scan.n_proj == 242
+    code = main(["simulate", "--phantom", str(ph_yaml), "-o", str(tmp_path / "x"),
+                 "--stages", "3"])
+    assert code == 2 and "--z-step" in capsys.readouterr().err
