@@ -6,7 +6,9 @@ the plan (``stages`` and ``vertical_step``, inputs given from the top down). Fol
 nabu's convention a larger ``z_translation`` images a higher part of the sample, so stages
 are ordered by decreasing height and the highest is the top of the volume (smallest z
 index); inputs may be given in any order. Inputs at the same height are the rotations of
-one stage (two for quarter acquisition) and keep their order.
+one stage (two for quarter acquisition), taken in the order of their file names (so two
+``--cor`` values apply to every stage's rotations in that order; one value per input
+follows the command line).
 
 Each stage is reconstructed by :func:`~hipct.reconstruction.pipeline.reconstruct` (so
 180°, half and quarter acquisition, ``--cor`` per stage or ``auto``, the memory budget and
@@ -18,7 +20,8 @@ blended:
   (fractional offsets are interpolated linearly along z);
 * **refinement** (optional): each offset is corrected by the shift, within a few rows, that
   minimises the mean squared difference of the mean-removed overlap of neighbouring
-  stages, to a fraction of a row by a parabola through the three best shifts;
+  stages (slices smoothed in-plane, σ = 2 voxels, against noise), to a fraction of a row
+  by a parabola through the three best shifts; it needs structure that changes along z;
 * **intensity**: each stage is shifted by the median difference to the stage above in
   their overlap (an additive offset, as local tomography and beam drift leave; the top
   stage is the reference);
@@ -100,8 +103,8 @@ def plan_stages(params, scans=None) -> list:
             stages[-1].index.append(i)
         else:
             stages.append(Stage([inputs[i]], z[i], [i]))
-    for st in stages:                   # rotations of a stage keep the command line's order
-        pairs = sorted(zip(st.index, st.inputs))
+    for st in stages:                   # rotations of a stage in the order of their names
+        pairs = sorted(zip(st.index, st.inputs), key=lambda p: (Path(p[1]).name, p[0]))
         st.index, st.inputs = [p[0] for p in pairs], [p[1] for p in pairs]
     sizes = {len(s.inputs) for s in stages}
     if len(sizes) > 1 or max(sizes) > 2:
@@ -157,13 +160,15 @@ def _rows_at(vol, pos):
     return a if np.all(f == 0) else a * (1 - f) + b * f
 
 
-def refine_offset(upper, lower, nominal: float, max_shift: int | None = None):
+def refine_offset(upper, lower, nominal: float, max_shift: int | None = None,
+                  smooth_px: float = 2.0):
     """Offset (rows) of ``lower`` below ``upper``'s first row that best matches the overlap.
 
     ``upper`` and ``lower`` are ``(z, y, x)`` arrays (or the overlapping rows of them);
     ``nominal`` the offset from the stage positions. Shifts ``s`` in ``±max_shift`` rows
     (default: up to 10, leaving at least 3 rows in common) are scored by the mean squared
-    difference of the mean-removed overlaps; the best
+    difference of the mean-removed overlaps, each slice first smoothed in-plane by a
+    Gaussian of ``smooth_px`` voxels (σ); the best
     integer shift is refined by a parabola through its neighbours.
 
     Returns
@@ -171,6 +176,12 @@ def refine_offset(upper, lower, nominal: float, max_shift: int | None = None):
     (float, float)
         The refined offset and the shift from ``nominal`` (rows).
     """
+    from scipy.ndimage import gaussian_filter
+
+    # in-plane smoothing keeps the structure along z, which sets the offset, and averages
+    # the reconstruction noise of each slice down
+    upper = gaussian_filter(np.asarray(upper, np.float32), (0, smooth_px, smooth_px))
+    lower = gaussian_filter(np.asarray(lower, np.float32), (0, smooth_px, smooth_px))
     h_up, h_low = upper.shape[0], lower.shape[0]
     overlap = h_up - nominal
     if overlap < 4:

@@ -227,6 +227,7 @@ def simulate_campaign(phantom: CampaignPhantom, out_dir, *, pixel_size_m: float,
     rotations = acquisition_columns(geometry, n_cols, overlap, axis_offset_px)
     records = []
     x_t, y_t = axis_xy_m
+    seed = kw.pop("seed", 0)
     for k, z in enumerate(z_positions_m):
         for j, (cor, full_turn) in enumerate(rotations):
             span = 2 * np.pi if full_turn else np.pi
@@ -234,6 +235,7 @@ def simulate_campaign(phantom: CampaignPhantom, out_dir, *, pixel_size_m: float,
             tag = "" if len(rotations) == 1 else "_" + "ab"[j]
             path = out_dir / f"{prefix}_{k:02d}{tag}.nx"
             simulate_scan(phantom, path, pixel_size_m=pixel_size_m, n_rows=n_rows,
-                          n_cols=n_cols, theta=theta, cor=cor, position_m=(z, y_t, x_t), **kw)
+                          n_cols=n_cols, theta=theta, cor=cor, position_m=(z, y_t, x_t),
+                          seed=seed + len(records), **kw)     # independent noise per file
             records.append({"path": str(path), "stage": k, "z_m": float(z), "cor": cor})
     return records
