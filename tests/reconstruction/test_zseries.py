@@ -145,3 +145,12 @@ def test_resume_keeps_the_finished_stages(tmp_path, monkeypatch):
     reconstruct(params(resume=True), progress=False)
     assert {tuple(d) for d in done} == {(paths[2],)}        # only the unfinished stage
     assert zarr.open_group(str(out), mode="r")["0"].shape[0] == ROWS + 2 * STEP
+
+
+def test_cor_auto_per_stage(tmp_path):
+    from hipct.reconstruction.pipeline import ReconParams, reconstruct
+    paths = _stages(tmp_path / "st", [STEP, 0, -STEP])
+    s = reconstruct(ReconParams(inputs=paths, output=str(tmp_path / "a.ome.zarr"),
+                                delta_beta=0.0, fbp_method="linear"), progress=False)
+    assert s["cor_source"] == "auto"
+    assert s["cor"] == pytest.approx([23.5] * 3, abs=0.25)
