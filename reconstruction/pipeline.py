@@ -263,6 +263,9 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     stages = plan_stages(params, scans)
     if len(stages) > 1:
         return reconstruct_zseries(params, stages, progress)
+    if params.refine_z:
+        raise HipctError("--refine-z: needs a z-series (inputs at different sample heights: "
+                         "sample/z_translation or --z-positions)")
     ref = scans[0]
     for s in scans[1:]:
         if (s.n_rows, s.n_cols) != (ref.n_rows, ref.n_cols):

@@ -154,3 +154,38 @@ def test_cor_auto_per_stage(tmp_path):
                                 delta_beta=0.0, fbp_method="linear"), progress=False)
     assert s["cor_source"] == "auto"
     assert s["cor"] == pytest.approx([23.5] * 3, abs=0.25)
+
+
+def test_heights_from_the_plan_when_the_files_have_none(tmp_path):
+    from hipct.reconstruction.io.readers import write_nxtomo
+    from hipct.reconstruction.pipeline import ReconParams
+    paths = []
+    for k in range(3):
+        p = tmp_path / f"s{k}.nx"
+        write_nxtomo(p, np.ones((4, 2, 8), np.float32), np.linspace(0, np.pi, 4, endpoint=False))
+        paths.append(str(p))
+    plan = {"values": {"stages": 3, "vertical_step_mm": 0.12}}
+    st = zseries.plan_stages(ReconParams(inputs=paths, output="o", plan=plan))
+    assert [s.inputs for s in st] == [[p] for p in paths]            # listed from the top
+    assert [s.z_m for s in st] == pytest.approx([0.0, -1.2e-4, -2.4e-4])
+    assert len(zseries.plan_stages(ReconParams(inputs=paths, output="o"))) == 1
+
+
+def test_uint16_z_series_uses_one_window(tmp_path, capsys):
+    from hipct.reconstruction.io.writers import to_uint16
+    paths = _stages(tmp_path / "st", [STEP, 0, -STEP])
+    common = [*paths, "--no-phase", "--cor", "23.5"]
+    assert _run(capsys, *common, "-o", tmp_path / "f.ome.zarr")[0] == 0
+    assert _run(capsys, *common, "-o", tmp_path / "u.ome.zarr", "--dtype", "uint16",
+                "--window", "0,5")[0] == 0
+    f = zarr.open_group(str(tmp_path / "f.ome.zarr"), mode="r")["0"][:]
+    u = zarr.open_group(str(tmp_path / "u.ome.zarr"), mode="r")["0"][:]
+    assert u.dtype == np.uint16
+    np.testing.assert_array_equal(u, to_uint16(f, (0.0, 5.0)))
+
+
+def test_refine_z_needs_a_z_series(tmp_path, capsys):
+    path = _stages(tmp_path / "st", [0])[0]
+    code, err = _run(capsys, path, "-o", tmp_path / "o.ome.zarr", "--no-phase", "--cor", "23.5",
+                     "--refine-z")
+    assert code == 2 and "--refine-z: needs a z-series" in err
