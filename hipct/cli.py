@@ -81,7 +81,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                         "e.g. '6.5 um' (number: um)")
     r.add_argument("--cor", default="auto",
                    help="'auto' or the absolute 0-based detector column of the rotation axis "
-                        "(unbinned); quarter acquisition: two values 'C1,C2'")
+                        "(unbinned); quarter acquisition: two values 'C1,C2'; z-series: the "
+                        "value(s) of one stage for every stage, or one per input")
     r.add_argument("--half-acquisition", action="store_true",
                    help="force half acquisition (axis near a detector edge, 360° scan) "
                         "for the automatic centre search")
@@ -119,7 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         "filesystem)")
     r.add_argument("--origin", metavar="Z,Y,X",
                    help="position (um) of the rotation axis at the detector's middle row, for "
-                        "the OME-Zarr translation (default: the file's stage position, else 0)")
+                        "the OME-Zarr translation (default: the file's stage position with z "
+                        "negated, as z points down the sample; else 0)")
     r.add_argument("--z-positions", metavar="Z1,Z2,...",
                    help="z-series: sample height (mm, like sample/z_translation: larger is "
                         "higher) of each input, in the order given; overrides the files")

@@ -70,7 +70,8 @@ def add_parsers(sub) -> None:
     g.add_argument("--position", default="0,0,0", metavar="Z,Y,X",
                    help="stage position (mm) of the first stage: z the height imaged at the "
                         "detector's middle row (larger is higher), x,y the sample point on the "
-                        "rotation axis (default 0,0,0)")
+                        "rotation axis (default 0,0,0; write --position=-0.1,0,0 when the "
+                        "first value is negative)")
     g.add_argument("--stages", type=int, default=1, help="z-series stages (default 1)")
     g.add_argument("--z-step", default="0 mm",
                    help="height between stages, downwards (e.g. '0.1 mm'; number: mm)")
