@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -55,12 +56,14 @@ from .io.readers import file_checksum, open_scan
 __all__ = ["Stage", "plan_stages", "stage_offsets", "blend_weights", "refine_offset",
            "reconstruct_zseries"]
 
+_log = logging.getLogger(__name__)
 _SAME_HEIGHT_M = 1e-8        # inputs closer than 10 nm in height belong to one stage
 
 
 @dataclass
 class Stage:
-    """One height of a z-series: its inputs (rotations), height and axis columns."""
+    """One height of a z-series: its inputs (rotations), height (m) and their positions
+    among the command line's inputs."""
 
     inputs: list
     z_m: float | None
@@ -282,9 +285,7 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
         if params.resume and record.exists() and vol.exists():
             summary = json.loads(record.read_text())
         else:
-            if progress:
-                print(f"stage {k + 1}/{len(stages)}: {', '.join(map(str, st.inputs))}",
-                      file=sys.stderr)
+            _log.info("stage %d/%d: %s", k + 1, len(stages), ", ".join(map(str, st.inputs)))
             summary = reconstruct(sp, progress=progress)
             _write_json(record, summary)
         summaries.append(summary)
