@@ -75,7 +75,7 @@ def plan_stages(params, scans=None) -> list:
 
     Heights come from ``params.z_positions_m`` (one per input), the files'
     ``sample/z_translation`` or the plan's ``stages`` and ``vertical_step`` (inputs listed
-    from the top down; one or two per stage), in that order.
+    from the top down, the plan's scans per stage each), in that order.
     """
     inputs = list(params.inputs)
     n = len(inputs)
@@ -121,9 +121,9 @@ def _plan_heights(params, n):
     values = (params.plan or {}).get("values") or {}
     n_stages = values.get("stages")
     step_mm = values.get("vertical_step_mm")
-    if not n_stages or n_stages < 2 or not step_mm or n % n_stages or n // n_stages > 2:
+    per = int(values.get("scans_per_stage") or 1)          # 2 in quarter acquisition
+    if not n_stages or n_stages < 2 or not step_mm or n != n_stages * per:
         return None
-    per = n // n_stages
     return [-(i // per) * step_mm * 1e-3 for i in range(n)]
 
 

@@ -169,6 +169,9 @@ def test_heights_from_the_plan_when_the_files_have_none(tmp_path):
     assert [s.inputs for s in st] == [[p] for p in paths]            # listed from the top
     assert [s.z_m for s in st] == pytest.approx([0.0, -1.2e-4, -2.4e-4])
     assert len(zseries.plan_stages(ReconParams(inputs=paths, output="o"))) == 1
+    # a quarter-acquisition plan of 3 stages takes 6 inputs; 3 are not its stages
+    quarter = {"values": {"stages": 3, "vertical_step_mm": 0.12, "scans_per_stage": 2}}
+    assert len(zseries.plan_stages(ReconParams(inputs=paths, output="o", plan=quarter))) == 1
 
 
 def test_uint16_z_series_uses_one_window(tmp_path, capsys):
