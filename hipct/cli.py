@@ -67,7 +67,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     "when complete; --resume continues an interrupted run.")
     r.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="NXtomo or Data Exchange HDF5, or a TIFF-stack YAML sidecar; two inputs "
-                        "for the two rotations of a quarter acquisition")
+                        "for the two rotations of a quarter acquisition; inputs at different "
+                        "sample heights (sample/z_translation) are the stages of a z-series, "
+                        "stitched into one volume (any order; the highest stage on top)")
     r.add_argument("-o", "--output", required=True, help="output path (e.g. scan.ome.zarr)")
     r.add_argument("--plan", help="scan plan YAML: energy, distances, pixel size, delta/beta")
     r.add_argument("--delta-beta", type=float, help="delta/beta for Paganin (0: absorption)")
@@ -80,6 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cor", default="auto",
                    help="'auto' or the absolute 0-based detector column of the rotation axis "
                         "(unbinned); quarter acquisition: two values 'C1,C2' (auto finds both); "
+                        "z-series: the value(s) of one stage for every stage, or one per input; "
                         "an unsure automatic centre is reported with its candidates")
     r.add_argument("--cor-side", choices=["left", "right"],
                    help="half acquisition: the detector half holding the axis, for the automatic "
@@ -122,7 +125,14 @@ def _build_parser() -> argparse.ArgumentParser:
                         "filesystem)")
     r.add_argument("--origin", metavar="Z,Y,X",
                    help="position (um) of the rotation axis at the detector's middle row, for "
-                        "the OME-Zarr translation (default: the file's stage position, else 0)")
+                        "the OME-Zarr translation (default: the file's stage position with z "
+                        "negated, as z points down the sample; else 0)")
+    r.add_argument("--z-positions", metavar="Z1,Z2,...",
+                   help="z-series: sample height (mm, like sample/z_translation: larger is "
+                        "higher) of each input, in the order given; overrides the files")
+    r.add_argument("--refine-z", action="store_true",
+                   help="z-series: refine each stage's offset by matching the overlap with "
+                        "the stage above (within 10 rows) and report the shifts")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -289,6 +299,8 @@ def _cmd_reconstruct(args, argv) -> int:
         memory_bytes=_memory_bytes(args.memory), fbp_method=args.fbp,
         scheduler=args.scheduler,
         origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
+        z_positions_m=[v * 1e-3 for v in _floats(args.z_positions, None, "--z-positions")]
+        if args.z_positions else None, refine_z=args.refine_z,
         resume=args.resume, overwrite=args.overwrite, plan=plan,
         command=["hipct"] + list(argv if argv is not None else sys.argv[1:]))
     import warnings
@@ -303,6 +315,11 @@ def _cmd_reconstruct(args, argv) -> int:
           f"{summary['shape_zyx'][2]} voxels of {summary['voxel_size_um']:.4g} um, "
           f"axis at column(s) {', '.join(f'{c:.2f}' for c in summary['cor'])} "
           f"({summary['cor_source']})", file=sys.stderr)
+    for k, st in enumerate(summary.get("stages", [])):
+        print(f"stage {k + 1}: z {st['z_m'] * 1e3:.4g} mm, first row {st['offset_rows']:.2f}"
+              + (f" (refined by {st['refined_shift_rows']:+.2f} rows)" if args.refine_z else "")
+              + f", level {st['intensity_offset_per_cm']:+.3g} 1/cm: "
+              + ", ".join(map(str, st["inputs"])), file=sys.stderr)
     return 0
 
 

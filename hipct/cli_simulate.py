@@ -27,17 +27,23 @@ def add_parsers(sub) -> None:
                     "effective distance, scintillator and source blur, pixel integration, "
                     "Poisson and read noise, dark offset. Written as NXtomo (atomically). The "
                     "detector is a window of the plan's detector at its voxel size; an organ "
-                    "wider than the window is simulated as local tomography.")
-    s.add_argument("plan", help="plan YAML file (see examples/)")
-    s.add_argument("-o", "--output", required=True, help="output NXtomo file (e.g. raw.nx)")
+                    "wider than the window is simulated as local tomography. With --phantom "
+                    "instead of a plan: the scans a campaign records (absorption contrast) of "
+                    "a phantom defined in mm in sample coordinates, at a stage position, in "
+                    "full, half or quarter acquisition (two rotations) and as a z-series of "
+                    "--stages, one NXtomo per rotation and stage in the output folder.")
+    s.add_argument("plan", nargs="?", help="plan YAML file (see examples/)")
+    s.add_argument("-o", "--output", required=True,
+                   help="output NXtomo file (e.g. raw.nx); with --phantom a folder")
     s.add_argument("--width", type=int, default=128,
                    help="detector columns simulated (binned pixels; default 128)")
     s.add_argument("--rows", type=int, default=8, help="detector rows simulated (default 8)")
     s.add_argument("--projections", type=int,
                    help="projections (default: the planner's rule for the simulated width)")
-    s.add_argument("--geometry", choices=["full", "half"],
+    s.add_argument("--geometry", choices=["full", "half", "quarter"],
                    help="full (180°, axis centred) or half (360°, axis near the edge); "
-                        "default: the plan's (quarter is simulated as half)")
+                        "default: the plan's (quarter is simulated as half); with --phantom "
+                        "also quarter (two 360° rotations; default full)")
     s.add_argument("--energy-bins", type=int, default=8,
                    help="energy bins of equal detected signal (default 8)")
     s.add_argument("--oversample", type=int, default=2,
@@ -55,6 +61,22 @@ def add_parsers(sub) -> None:
     s.add_argument("--overwrite", action="store_true", help="replace an existing output")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = s.add_argument_group("campaign (--phantom)")
+    g.add_argument("--phantom", metavar="PHANTOM.yaml",
+                   help="ellipsoids and cylinders in mm with mu in 1/cm (see "
+                        "examples/phantom_campaign.yaml); replaces the plan")
+    g.add_argument("--pixel-size", default="10 um",
+                   help="pixel size at the sample (default '10 um'; number: um)")
+    g.add_argument("--position", default="0,0,0", metavar="Z,Y,X",
+                   help="stage position (mm) of the first stage: z the height imaged at the "
+                        "detector's middle row (larger is higher), x,y the sample point on the "
+                        "rotation axis (default 0,0,0; write --position=-0.1,0,0 when the "
+                        "first value is negative)")
+    g.add_argument("--stages", type=int, default=1, help="z-series stages (default 1)")
+    g.add_argument("--z-step", default="0 mm",
+                   help="height between stages, downwards (e.g. '0.1 mm'; number: mm)")
+    g.add_argument("--overlap", type=int, default=8,
+                   help="columns shared by the fields of half/quarter acquisition (default 8)")
 
     c = sub.add_parser(
         "compare", help="compare plans side by side (e.g. excised block vs intact organ)",
@@ -81,6 +103,13 @@ def _blur_um(text: str) -> float:
 
 
 def cmd_simulate(args) -> int:
+    if args.phantom:
+        return _cmd_campaign(args)
+    if not args.plan:
+        raise HipctError("simulate: give a plan YAML file or --phantom PHANTOM.yaml")
+    if args.geometry == "quarter":
+        raise HipctError("--geometry quarter: needs --phantom (a plan simulates quarter "
+                         "acquisition as its first, half-acquisition rotation)")
     from hipct.planner.plan import load_plan
     from hipct.reconstruction.simulation.simulate import SimConfig, Simulation, simulate_to_nxtomo
 
@@ -107,6 +136,53 @@ def cmd_simulate(args) -> int:
               f"({'half' if summary['half_acquisition'] else 'full'} acquisition), "
               f"{summary['xrays_per_pixel_flat']:.3g} X-rays per flat-field pixel, "
               f"dose {summary['dose_Gy']:.3g} Gy", file=sys.stderr)
+    return 0
+
+
+def _cmd_campaign(args) -> int:
+    import math
+
+    from hipct.cli import _floats, _json_default
+    from hipct.reconstruction.simulation.campaign import (acquisition_columns, load_phantom,
+                                                          simulate_campaign)
+    from hipct.units import length_m
+
+    if args.plan:
+        raise HipctError("simulate: give a plan or --phantom, not both")
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
+    if args.stages < 1:
+        raise HipctError(f"--stages: must be an integer >= 1, got {args.stages}")
+    phantom = load_phantom(args.phantom)
+    px = length_m(args.pixel_size, "--pixel-size", default_unit="um", positive=True)
+    step = length_m(args.z_step, "--z-step", default_unit="mm", allow_zero=True)
+    if args.stages > 1 and not step > 0:
+        raise HipctError("--z-step: several --stages need a step > 0, e.g. '0.1 mm'")
+    z0, y0, x0 = (v * 1e-3 for v in _floats(args.position, 3, "--position"))
+    geometry = args.geometry or "full"
+    cols = acquisition_columns(geometry, args.width, args.overlap)
+    radius = max(max(c, args.width - 1 - c) for c, _ in cols)
+    n_180 = math.ceil(math.pi / 2 * (2 * radius + 1))      # N >= (pi/2) N_pixels
+    n_proj = args.projections or (n_180 if geometry == "full" else 2 * n_180)
+    if out.exists():
+        import shutil
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    records = simulate_campaign(
+        phantom, out, pixel_size_m=px, n_rows=args.rows, n_cols=args.width, n_proj=n_proj,
+        geometry=geometry, z_positions_m=[z0 - k * step for k in range(args.stages)],
+        axis_xy_m=(x0, y0), overlap=args.overlap, noise=not args.no_noise, seed=args.seed,
+        oversample=args.oversample)
+    summary = {"geometry": geometry, "pixel_size_m": px, "projections": n_proj,
+               "rows": args.rows, "columns": args.width, "position_m": [z0, y0, x0],
+               "files": records}
+    (out / "campaign.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    if args.json:
+        print(json.dumps(summary, indent=2, default=_json_default))
+    else:
+        for r in records:
+            print(f"wrote {r['path']}: stage {r['stage']}, z {r['z_m'] * 1e3:.4g} mm, axis at "
+                  f"column {r['cor']:.2f}", file=sys.stderr)
     return 0
 
 

@@ -57,6 +57,41 @@ def _spectrum_at_sample(plan: Plan, energy: np.ndarray) -> Spectrum:
                                              plan.ring_current_a, plan.source_to_sample_m)
 
 
+def _helical(plan: Plan, n_proj: int, fov_h, notes: list) -> dict:
+    """Turns, frames and coverage of a helical scan (``projections`` per 360° turn).
+
+    The number of turns is the plan's ``scan_range`` / 360°, else what covers
+    ``sample.height`` (see :func:`~hipct.planner.geometry.helical_coverage`). Without a
+    ``pitch`` (HOA records do not give one) a voxel is taken to be in the beam for the
+    turns it needs (pitch = beam height / turns needed): the least dose that reconstructs.
+    """
+    acq = plan.acquisition
+    needed = 0.5 if acq.geometry == "full" else 1.0
+    beam_h = acq.beam_height_m or fov_h
+    pitch = acq.pitch_m
+    if beam_h is None:
+        raise PlanError("acquisition.beam_height: a helical scan needs the beam height (or a "
+                        "detector and voxel size for the field of view)")
+    if pitch is None:
+        pitch = beam_h / needed
+        notes.append(f"helical: no pitch given; taken as {pitch * 1e3:.4g} mm per turn "
+                     "(each voxel in the beam for the turns it needs)")
+    if acq.scan_range_given:
+        turns = acq.scan_range_deg / 360.0
+    elif plan.sample.height_m is not None:
+        turns = max(2 * needed, (plan.sample.height_m - beam_h) / pitch + 2 * needed)
+    else:
+        raise PlanError("acquisition.scan_range: a helical scan needs scan_range (e.g. 1800 "
+                        "deg) or sample.height to set its number of turns")
+    covered, in_beam = geo.helical_coverage(turns, pitch, beam_h, needed)
+    if in_beam < needed - 1e-9:
+        notes.append(f"helical: pitch {pitch * 1e3:.4g} mm leaves each voxel {in_beam:.2f} "
+                     f"turn(s) in the beam, fewer than the {needed:g} a slice needs")
+    return {"pitch_mm": pitch * 1e3, "turns": turns, "frames": int(round(n_proj * turns)),
+            "turns_in_beam_per_voxel": in_beam, "covered_height_mm": covered * 1e3,
+            "travel_mm": turns * pitch * 1e3}
+
+
 def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     """Predict energy, geometry, detector fill, dose and time for ``plan``.
 
@@ -185,7 +220,11 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     v["scans_per_stage"] = scans_per_stage
 
     step = acq.vertical_step_m or defaults.vertical_step_m
-    if acq.stages is not None:
+    helical = None
+    if acq.scan_type == "helical":
+        helical = _helical(plan, n_proj, fov_h, notes)
+        stages = 1
+    elif acq.stages is not None:
         stages = acq.stages
     elif plan.sample.height_m is not None and fov_h is not None:
         stages = geo.stages_for_height(plan.sample.height_m, min(fov_h, acq.beam_height_m or fov_h),
@@ -197,7 +236,10 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     if fov_h is not None and stages > 1 and step > fov_h:
         notes.append(f"vertical_step {step * 1e3:.3g} mm exceeds the field of view height "
                      f"{fov_h * 1e3:.3g} mm: gaps between stages")
-    if fov_h is not None:
+    if helical is not None:
+        v["helical"] = helical
+        v["covered_height_mm"] = helical["covered_height_mm"]
+    elif fov_h is not None:
         v["covered_height_mm"] = ((stages - 1) * step + fov_h) * 1e3
 
     # --- time ---------------------------------------------------------------------------------
@@ -205,7 +247,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     if t_sub is None:
         raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms'")
     t_lat = acq.latency_s if acq.latency_s is not None else defaults.latency_fraction * t_sub
-    times = scan_time(n_proj, acq.subframes, t_sub, t_lat,
+    times = scan_time(helical["frames"] if helical else n_proj, acq.subframes, t_sub, t_lat,
                       n_ref=acq.n_ref if acq.n_ref is not None else defaults.n_ref,
                       ref_groups=acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups,
                       n_dark=acq.n_dark if acq.n_dark is not None else defaults.n_dark,
@@ -218,6 +260,11 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     v["time_per_stage_s"] = times.per_stage_s
     v["latency_s"] = t_lat
     v["exposure_time_s"] = acq.subframes * t_sub
+    # beam-on time of one tomogram (helical: of one turn) and how many of them a voxel sees
+    beam_on_s = times.beam_on_per_tomogram_s
+    if helical is not None:
+        beam_on_s = n_proj * acq.subframes * (t_sub + t_lat)
+        helical["time_per_turn_s"] = beam_on_s
 
     # --- dose ----------------------------------------------------------------------------------
     tissue_idx = plan.sample.tissue
@@ -228,20 +275,25 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         path = sum(layers[i].thickness_m for i in tissue_idx)
         entrance, mean = dose_rate_gy_per_s(filtered * before, tissue, path)
         beam_h = acq.beam_height_m or fov_h or step
-        exposures = exposures_per_voxel(stages, beam_h, step, scans_per_stage)
+        exposures = (helical["turns_in_beam_per_voxel"] * scans_per_stage if helical
+                     else exposures_per_voxel(stages, beam_h, step, scans_per_stage))
         v["tissue"] = tissue.name
         v["tissue_path_mm"] = path * 1e3
         v["dose_rate_Gy_per_s"] = mean
         v["entrance_dose_rate_Gy_per_s"] = entrance
         v["exposures_per_voxel"] = exposures
-        v["dose_Gy"] = mean * times.beam_on_per_tomogram_s * exposures
-        v["entrance_dose_Gy"] = entrance * times.beam_on_per_tomogram_s * exposures
+        v["time_in_beam_per_voxel_s"] = beam_on_s * exposures
+        v["dose_Gy"] = mean * beam_on_s * exposures
+        v["entrance_dose_Gy"] = entrance * beam_on_s * exposures
     else:
         entrance, _ = dose_rate_gy_per_s(filtered, resolve_material("water"), 0.0)
         v["tissue"] = None
         v["dose_rate_Gy_per_s"] = entrance
         v["entrance_dose_rate_Gy_per_s"] = entrance
-        v["dose_Gy"] = entrance * times.beam_on_per_tomogram_s * scans_per_stage
+        exposures = (helical["turns_in_beam_per_voxel"] * scans_per_stage if helical
+                     else scans_per_stage)
+        v["time_in_beam_per_voxel_s"] = beam_on_s * exposures
+        v["dose_Gy"] = entrance * beam_on_s * exposures
         v["entrance_dose_Gy"] = v["dose_Gy"]
         notes.append("no tissue layer: dose is the entrance dose to water")
 

@@ -22,6 +22,7 @@ import scipy.constants as sc
 
 __all__ = ["xray_magnification", "effective_distance_m", "voxel_size_m", "optic_magnification_for",
            "field_of_view_m", "recommended_projections", "stages_for_height", "wavelength_m",
+           "helical_coverage",
            "fresnel_number", "paganin_length_m", "penumbral_blur_m", "QUARTER_SHIFT"]
 
 QUARTER_SHIFT = 0.45
@@ -92,3 +93,18 @@ def paganin_length_m(energy_kev: float, z_eff_m: float, delta_over_beta: float) 
 def penumbral_blur_m(source_size_m: float, z1_m: float, z2_m: float) -> float:
     """Source blur referred to the sample plane: s · z2 / z1 / M = s · z2 / (z1 + z2)."""
     return source_size_m * z2_m / (z1_m + z2_m)
+
+
+def helical_coverage(turns: float, pitch_m: float, beam_height_m: float,
+                     turns_needed: float) -> tuple[float, float]:
+    """Height fully sampled by a helical scan, and turns each voxel spends in the beam.
+
+    A voxel is in the beam while the stage travels one beam height, i.e. for
+    ``beam_height / pitch`` turns; it needs ``turns_needed`` of them (0.5 for a 180°
+    reconstruction, 1 for half/quarter acquisition). Of the ``turns · pitch`` travelled,
+    the first and last ``turns_needed · pitch`` less half a beam height see too little:
+    covered height ``= (turns − 2·turns_needed)·pitch + beam_height`` (0 if negative).
+    """
+    in_beam = beam_height_m / pitch_m
+    covered = max(0.0, (turns - 2.0 * turns_needed) * pitch_m + beam_height_m)
+    return covered, in_beam

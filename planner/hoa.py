@@ -108,8 +108,16 @@ def plan_dict_from_hoa(record: dict) -> dict:
     if scan.get("pixel_size"):
         plan["voxel_size"] = f"{scan['pixel_size']} um"
     acq: dict = {"geometry": scan.get("acquisition") or "half"}
+    helical = scan.get("scan_type") == "helical"
     if scan.get("n_frames"):
         acq["projections"] = int(scan["n_frames"])
+        if helical and scan.get("scan_range"):
+            # a helical record counts the frames of all turns; the plan counts one turn
+            acq["projections"] = int(round(scan["n_frames"] * 360.0 / scan["scan_range"]))
+    if helical:
+        acq["scan_type"] = "helical"
+        if scan.get("scan_range"):
+            acq["scan_range"] = f"{scan['scan_range']} deg"
     n_sub = int(scan.get("n_subframes") or 1)
     t_sub = scan.get("subframe_time")
     latency = scan.get("latency_time")
@@ -123,9 +131,9 @@ def plan_dict_from_hoa(record: dict) -> dict:
     acq["subframes"] = n_sub
     if latency is not None:
         acq["latency"] = f"{latency} s"
-    if scan.get("n_scans"):
+    if scan.get("n_scans") and not helical:
         acq["stages"] = int(scan["n_scans"])
-    if scan.get("z_step"):
+    if scan.get("z_step") and not helical:
         acq["vertical_step"] = f"{scan['z_step']} mm"
     for key in ("n_ref", "n_dark"):
         if scan.get(key) is not None:
@@ -145,14 +153,14 @@ def hoa_scan_block(result, date: str | None = None) -> dict:
         "energy": round(v["mean_detected_energy_keV"], 1) if v.get("mean_detected_energy_keV")
         else None,
         "current_start": round(p.ring_current_a * 1e3, 3),
-        "n_frames": v["n_projections"],
+        "n_frames": v["helical"]["frames"] if v.get("helical") else v["n_projections"],
         "n_ref": acq.n_ref if acq.n_ref is not None else p.beamline.defaults.n_ref,
         "n_dark": acq.n_dark if acq.n_dark is not None else p.beamline.defaults.n_dark,
         "latency_time": t_lat,
         "exposure_time": v["exposure_time_s"],
         "subframe_time": acq.subframe_time_s,
         "n_subframes": acq.subframes,
-        "scan_type": "zseries",
+        "scan_type": acq.scan_type,
         "scan_range": acq.scan_range_deg,
         "n_scans": v["stages"],
         "acquisition": acq.geometry if acq.geometry in ("half", "quarter") else None,

@@ -38,7 +38,8 @@ PLAN_KEYS = {
     "voxel_size": "target voxel size, e.g. 20.07 um (solves a zoom optic's magnification)",
     "sample": "{layers: [...], tissue: NAME, height: LENGTH}",
     "acquisition": "{geometry, projections, subframe_time, subframes, latency, stages, "
-                   "vertical_step, beam_height, n_ref, n_dark, overhead_per_scan}",
+                   "vertical_step, beam_height, n_ref, n_dark, overhead_per_scan, "
+                   "scan_type (zseries or helical), pitch (helical: rise per turn)}",
     "delta_beta": "δ/β used for the Paganin length (default: the tissue's at the detected energy)",
     "target_fill": "flat-field fill of the full well to aim for (default 0.8)",
     "energy_grid": "{min, max, step} in keV (default 5-400 keV, 0.5 keV)",
@@ -47,7 +48,7 @@ _DETECTOR_KEYS = ("camera", "optic", "scintillator", "binning", "magnification",
 _SAMPLE_KEYS = ("layers", "tissue", "medium", "height")
 _ACQ_KEYS = ("geometry", "projections", "subframe_time", "subframes", "latency", "stages",
              "vertical_step", "beam_height", "n_ref", "n_dark", "ref_groups",
-             "overhead_per_scan", "overlap", "scan_range")
+             "overhead_per_scan", "overlap", "scan_range", "scan_type", "pitch")
 _TISSUE_HINTS = ("brain", "tissue", "muscle", "lung", "adipose", "blood", "bone", "skin",
                  "breast", "eye", "ovary", "testis", "heart", "kidney", "liver")
 
@@ -87,6 +88,9 @@ class AcquisitionPlan:
     overhead_per_scan_s: float | None = None
     overlap_px: float = 0.0
     scan_range_deg: float = 360.0
+    scan_type: str = "zseries"             # or 'helical': one continuous scan, no stages
+    pitch_m: float | None = None           # helical: vertical travel per 360° turn
+    scan_range_given: bool = False
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,23 @@ def _parse_acquisition(a) -> AcquisitionPlan:
         rng = parse_quantity(a["scan_range"], "dimensionless", "acquisition.scan_range",
                              default_unit="degree")
         kw["scan_range_deg"] = float(rng.to("degree").magnitude)
+        kw["scan_range_given"] = True
+    scan_type = str(a.get("scan_type", "zseries")).lower()
+    if scan_type not in ("zseries", "helical"):
+        raise PlanError(f"acquisition.scan_type: {a['scan_type']!r} is not allowed; use zseries "
+                        "or helical")
+    kw["scan_type"] = scan_type
+    if a.get("pitch") is not None:
+        if scan_type != "helical":
+            raise PlanError("acquisition.pitch: only for scan_type: helical")
+        kw["pitch_m"] = _length(a["pitch"], "acquisition.pitch")
+    if scan_type == "helical":
+        if kw.get("stages", 1) != 1 or a.get("vertical_step") is not None:
+            raise PlanError("acquisition.stages/vertical_step: a helical scan has no stages; "
+                            "give pitch (rise per turn) and scan_range or sample.height")
+        if kw.get("scan_range_deg", 360.0) < 360.0 - 1e-6:
+            raise PlanError("acquisition.scan_range: a helical scan needs at least one turn "
+                            "(360 degrees)")
     if geometry in ("half", "quarter") and kw.get("scan_range_deg", 360.0) < 360.0 - 1e-6:
         raise PlanError(f"acquisition.scan_range: {geometry} acquisition needs 360 degrees")
     return AcquisitionPlan(**kw)

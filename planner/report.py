@@ -45,9 +45,11 @@ def format_report(result) -> str:
                      f" = {v['paganin_length_px']:.3g} px")
     fov = v.get("field_of_view_mm")
     if fov:
+        hel = v.get("helical")
+        cover = (f"helical, {hel['turns']:.4g} turns of {hel['pitch_mm']:.4g} mm cover"
+                 if hel else f"{v['stages']} stage(s) cover")
         lines.append(f"  field of view ({p.acquisition.geometry})  {fov['width']:.4g} mm wide x "
-                     f"{fov['height']:.4g} mm high; {v['stages']} stage(s) cover "
-                     f"{v['covered_height_mm']:.4g} mm")
+                     f"{fov['height']:.4g} mm high; {cover} {v['covered_height_mm']:.4g} mm")
     if v.get("expected_resolution_um"):
         b = v["blur_um"]
         lines.append(f"  expected resolution   {v['expected_resolution_um']:.3g} µm  (2 voxels "

@@ -152,6 +152,9 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
     if unknown:
         raise PlanError(f"sweep: unknown key(s) {', '.join(sorted(unknown))}; allowed: "
                         "filters, propagation_distance, subframe_time")
+    if plan.acquisition.scan_type == "helical":
+        raise PlanError("--sweep: helical plans cannot be swept yet; sweep the z-series "
+                        "plan of the same sample")
     if "filters" in data:
         filters = _filter_sets(data["filters"])
     else:

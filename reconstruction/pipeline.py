@@ -71,6 +71,8 @@ class ReconParams:
     fbp_threads: int | None = None         # set by reconstruct() from the budget
     scheduler: str | None = None           # dask.distributed scheduler address
     origin_um: tuple | None = None         # (z, y, x) of the axis at the middle row
+    z_positions_m: list | None = None      # sample height of each input (z-series stages)
+    refine_z: bool = False                 # z-series: refine stage offsets on the overlaps
     resume: bool = False
     overwrite: bool = False
     plan: dict | None = field(default=None, repr=False)
@@ -269,9 +271,18 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     """Reconstruct ``params.inputs`` into ``params.output``; returns a summary dict.
 
     One input is a 180°, 360° or half-acquisition scan; two inputs are the two rotations of
-    a quarter acquisition (then ``cor`` needs both axis columns).
+    a quarter acquisition (then ``cor`` needs both axis columns). Inputs at different sample
+    heights are the stages of a z-series, stitched into one volume
+    (:mod:`~hipct.reconstruction.zseries`).
     """
     scans = [open_scan(p) for p in params.inputs]
+    from .zseries import plan_stages, reconstruct_zseries
+    stages = plan_stages(params, scans)
+    if len(stages) > 1:
+        return reconstruct_zseries(params, stages, progress)
+    if params.refine_z:
+        raise HipctError("--refine-z: needs a z-series (inputs at different sample heights: "
+                         "sample/z_translation or --z-positions)")
     ref = scans[0]
     for s in scans[1:]:
         if (s.n_rows, s.n_cols) != (ref.n_rows, ref.n_cols):
@@ -381,7 +392,9 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
 
     origin = params.origin_um
     if origin is None and ref.position_m is not None:
-        origin = tuple(v * 1e6 for v in ref.position_m)
+        # z points down the sample: a larger z_translation (a higher part) has a smaller z
+        z_t, y_t, x_t = ref.position_m
+        origin = (-z_t * 1e6, y_t * 1e6, x_t * 1e6)
     origin = origin or (0.0, 0.0, 0.0)
     c = (n - 1) / 2.0
     x_first = params.roi[0] if params.roi else 0

@@ -50,6 +50,7 @@ class Scan:
     source_distance_m: float | None = None   # source -> sample
     pixel_size_m: float | None = None        # at the sample
     position_m: tuple | None = None          # (z, y, x) stage position of the axis
+    z_translation_m: float | None = None     # sample/z_translation (also alone)
     current_proj: np.ndarray | None = None
     current_flat: np.ndarray | None = None
     saturation: float | None = None
@@ -162,6 +163,7 @@ def open_nxtomo(path) -> Scan:
     position = None
     if sample is not None and all(f"{a}_translation" in sample for a in "xyz"):
         position = tuple(_scalar(sample, f"{a}_translation", "m", "m") for a in "zyx")
+    z_translation = _scalar(sample, "z_translation", "m", "m")
     pixel = _scalar(sample, "x_pixel_size", "m", "m") or _scalar(det, "x_pixel_size", "m", "m")
     source = entry["instrument"].get("source")
     # nxtomo's x_rotation_axis_pixel_position (formerly estimated_cor_from_motor): the axis
@@ -192,7 +194,7 @@ def open_nxtomo(path) -> Scan:
                             or _scalar(entry.get("beam"), "incident_energy", "keV", "keV")),
                 distance_m=_scalar(det, "distance", "m", "m"),
                 source_distance_m=_scalar(source, "distance", "m", "m"),
-                pixel_size_m=pixel, position_m=position,
+                pixel_size_m=pixel, position_m=position, z_translation_m=z_translation,
                 current_proj=None if current is None else current[proj_idx],
                 current_flat=None if current is None else current[flat_idx],
                 saturation=float(det.attrs["saturation_value"]) if "saturation_value" in det.attrs

@@ -77,3 +77,22 @@ def test_relative_paths_reach_the_workers(tmp_path, capsys, cluster, make_scan, 
                      "--scheduler", cluster.scheduler_address)
     assert code == 0, err
     assert zarr.open_group(str(tmp_path / "rel.ome.zarr"), mode="r")["0"].shape == (4, 48, 48)
+
+
+def test_distributed_z_series_equals_local(tmp_path, capsys, cluster):
+    from hipct.reconstruction.simulation.campaign import phantom_from_dict, simulate_campaign
+    ph = phantom_from_dict({"features": [
+        {"shape": "cylinder", "centre_mm": [0, 0, 0], "radius_mm": 0.2, "mu_per_cm": 2.0},
+        {"shape": "ellipsoid", "centre_mm": [0.02, 0.05, -0.03],
+         "semi_axes_mm": [0.08, 0.08, 0.06], "mu_per_cm": 3.0}]})
+    recs = simulate_campaign(ph, tmp_path / "st", pixel_size_m=1e-5, n_rows=10, n_cols=48,
+                             n_proj=60, z_positions_m=[6e-5, 0.0], oversample=1)
+    common = [r["path"] for r in recs] + ["--no-phase", "--cor", "23.5", "--memory", "3MB"]
+    assert _run(capsys, *common, "-o", tmp_path / "l.ome.zarr")[0] == 0
+    code, err = _run(capsys, *common, "-o", tmp_path / "r.ome.zarr", "--scheduler",
+                     cluster.scheduler_address)
+    assert code == 0, err
+    a = zarr.open_group(str(tmp_path / "l.ome.zarr"), mode="r")["0"][:]
+    b = zarr.open_group(str(tmp_path / "r.ome.zarr"), mode="r")["0"][:]
+    assert a.shape == (16, 48, 48)
+    np.testing.assert_array_equal(b, a)
