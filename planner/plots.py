@@ -40,37 +40,38 @@ def _safe(name: str) -> str:
 
 def _spectra_figure(result):
     e, v, name = result.energy_kev, result.values, result.plan.name
-    fig, (ax, bx) = new_figure(1, 2, width_in=10.5, height_in=4.2)
     unit = "photons/s/mm²/keV"
     incident = [("source", "source (at the sample position)"), ("filtered", "after the filters"),
                 ("behind sample", "behind the sample")]
     detected = [(_DETECTED[0], "open beam"), (_DETECTED[1], "behind the sample")]
-    for axis, curves in ((ax, incident), (bx, detected)):
+    panels = [(incident, "photon flux density", "Photons reaching the sample and passing it")]
+    if any(key in result.spectra for key, _ in detected):
+        panels.append((detected, "absorbed in scintillator × E_dep/E",
+                       "Signal deposited in the scintillator"))
+    fig, axes = new_figure(1, len(panels), width_in=5.25 * len(panels) + 1.0, height_in=4.2)
+    axes = np.atleast_1d(axes)
+    for axis, (curves, quantity, title) in zip(axes, panels):
+        curves = [(key, text) for key, text in curves if key in result.spectra]
         for k, (key, text) in enumerate(curves):
-            if key not in result.spectra:
-                continue
             y = result.spectra[key].per_kev()
             if e.size == 1:
                 axis.bar(e + 0.3 * (k - 1), y, width=0.3, label=text, color=f"C{k}")
             else:
                 axis.semilogy(e, y, label=text, color=f"C{k}")
         if e.size > 1:
-            peak = max(result.spectra[key].per_kev().max() for key, _ in curves
-                       if key in result.spectra)
+            peak = max(result.spectra[key].per_kev().max() for key, _ in curves)
             axis.set_ylim(peak * 1e-4, peak * 3)
         axis.set_xlim(*energy_range_kev(result))
         axis.set_xlabel(label("photon energy", "keV"))
+        axis.set_ylabel(label(quantity, unit))
+        axis.set_title(title)
         axis.grid(alpha=0.3)
     for key, ls, text in (("mean_detected_energy_keV", "--", "open beam"),
                           ("mean_detected_energy_sample_keV", ":", "behind sample")):
-        if v.get(key):
-            bx.axvline(v[key], ls=ls, c="k", lw=0.9, label=f"mean detected, {text}: "
-                                                          f"{v[key]:.1f} keV")
-    ax.set_ylabel(label("photon flux density", unit))
-    ax.set_title("Photons reaching the sample and passing it")
-    bx.set_ylabel(label("absorbed in scintillator × E_dep/E", unit))
-    bx.set_title("Signal deposited in the scintillator")
-    for axis in (ax, bx):
+        if v.get(key) and len(panels) > 1:
+            axes[-1].axvline(v[key], ls=ls, c="k", lw=0.9,
+                             label=f"mean detected, {text}: {v[key]:.1f} keV")
+    for axis in axes:
         axis.legend(loc="lower left")
     figure_title(fig, "spectrum along the beam", name)
     return fig
@@ -238,16 +239,14 @@ def sweep_figure(result, goal: str):
         front = idx[pareto_front(dose[ok], cnr[ok])]
         ax.plot(dose[front], cnr[front], "-", color="k", lw=1.0, zorder=4,
                 label=f"Pareto front ({front.size})")
-        # label the front where its filter set changes, a few labels at most
+        # the front's filter sets, each with its own marker, named in the legend
         labels = cols["filters"]
-        changes = [front[0]] + [b for a, b in zip(front[:-1], front[1:])
-                                if labels[a] != labels[b]]
-        step = max(1, int(np.ceil(len(changes) / 5)))
-        for n, i in enumerate(changes[::step]):
-            ax.annotate(_set_label(labels[i], base), (dose[i], cnr[i]), fontsize=6.5,
-                        xytext=(8, -4), textcoords="offset points", color="0.1", zorder=6,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "w", "ec": "none",
-                              "alpha": 0.75})
+        sets = list(dict.fromkeys(labels[front]))
+        for k, lab in enumerate(sets[:6]):
+            on = front[labels[front] == lab]
+            ax.scatter(dose[on], cnr[on], s=30, marker="osD^vP"[k], facecolors="none",
+                       edgecolors="k", linewidths=0.9, zorder=6,
+                       label=f"front: {_set_label(lab, base)}")
     if ranked.size:
         b = ranked[0]
         ax.scatter([dose[b]], [cnr[b]], marker="*", s=220, c="r", edgecolors="k", zorder=7,
@@ -267,7 +266,7 @@ def sweep_figure(result, goal: str):
     if base:
         head += f"; every filter set includes {' + '.join(base)}"
     ax.set_title(textwrap.fill(head, 55))
-    ax.legend(loc="lower right", markerscale=1.5)
+    ax.legend(loc="lower right", markerscale=1.2, fontsize=6.5)
     if ranked.size:
         f = ranked[0] // (D * T)
         grid = cnr.reshape(F, D, T)[f]
