@@ -121,6 +121,15 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue an interrupted run")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--preview", metavar="PNG",
+                   help="also write the mid-slice preview here (three orthogonal mid-slices, "
+                        "colourbar in 1/cm, scale bar; one is always kept in the output: "
+                        "provenance/preview.png, or OUTPUT.preview.png beside an HDF5 file)")
+    r.add_argument("--verbose", action="store_true",
+                   help="report on stderr what was read, chosen and skipped, with timings "
+                        "per stage")
+    r.add_argument("--log", metavar="FILE",
+                   help="append the same report, with per-slab timings, to FILE")
 
     from hipct.cli_simulate import add_parsers
     add_parsers(sub)
@@ -242,6 +251,46 @@ def _memory_bytes(text: str) -> float:
     return value
 
 
+class _logging:
+    """Send the library's log records to stderr (``--verbose``, INFO) and/or a file
+    (``--log``, DEBUG) for the duration of one command; handlers are removed afterwards."""
+
+    def __init__(self, verbose: bool, path: str | None):
+        self.verbose, self.path, self.handlers = verbose, path, []
+
+    def __enter__(self):
+        import logging
+        logger = logging.getLogger("hipct")
+        fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if self.verbose:
+            h = logging.StreamHandler(sys.stderr)
+            h.setLevel(logging.INFO)
+            self.handlers.append(h)
+        if self.path:
+            try:
+                h = logging.FileHandler(self.path, encoding="utf-8")
+            except OSError as exc:
+                raise HipctError(f"--log: cannot write {self.path} ({exc.strerror})") from None
+            h.setLevel(logging.DEBUG)
+            self.handlers.append(h)
+        for h in self.handlers:
+            h.setFormatter(fmt)
+            logger.addHandler(h)
+        self.level = logger.level
+        if self.handlers:
+            logger.setLevel(logging.DEBUG if self.path else logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+        logger = logging.getLogger("hipct")
+        for h in self.handlers:
+            logger.removeHandler(h)
+            h.close()
+        logger.setLevel(self.level)
+        return False
+
+
 def _cmd_reconstruct(args, argv) -> int:
     from hipct.reconstruction.pipeline import ReconParams, reconstruct
     from hipct.units import length_m, parse_quantity
@@ -284,12 +333,12 @@ def _cmd_reconstruct(args, argv) -> int:
         memory_bytes=_memory_bytes(args.memory), fbp_method=args.fbp,
         scheduler=args.scheduler,
         origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
-        resume=args.resume, overwrite=args.overwrite, plan=plan,
+        resume=args.resume, overwrite=args.overwrite, plan=plan, preview=args.preview,
         command=["hipct"] + list(argv if argv is not None else sys.argv[1:]))
     import warnings
 
     from hipct.errors import HipctWarning
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _logging(args.verbose, args.log):
         warnings.simplefilter("always", HipctWarning)
         summary = reconstruct(params, progress=not args.quiet)
     for w in caught:
@@ -298,6 +347,8 @@ def _cmd_reconstruct(args, argv) -> int:
           f"{summary['shape_zyx'][2]} voxels of {summary['voxel_size_um']:.4g} um, "
           f"axis at column(s) {', '.join(f'{c:.2f}' for c in summary['cor'])} "
           f"({summary['cor_source']})", file=sys.stderr)
+    for path in summary.get("previews", []):
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
