@@ -41,7 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "when hoa-tools is installed")
     p.add_argument("--export-hoa", metavar="FILE",
                    help="write the plan as an HOA-schema 'scan' block (JSON; '-' for stdout)")
-    p.add_argument("--template", action="store_true", help="print the plan fields and exit")
+    p.add_argument("--template", action="store_true",
+                   help="print a commented plan that plans as printed (hipct plan --template "
+                        "> my.yaml && hipct plan my.yaml) and exit")
     p.add_argument("--sweep", metavar="SWEEP.yaml",
                    help="evaluate variants of the plan (filters x distances x sub-frame times, "
                         "see examples/sweep_voi_intact.yaml) and rank them by --goal")
@@ -108,8 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="back-projector: fourier (non-uniform FFT, fast; default) or linear "
                         "(direct, linear interpolation; the reference)")
     r.add_argument("--memory", default="4GB",
-                   help="memory budget for the data in flight, per process, e.g. 1GB: the scan "
-                        "is processed in slabs that fit (the interpreter and libraries add "
+                   help="memory budget for the data in flight, per process, e.g. 1GB, 500MB "
+                        "or 2GiB (number: GB; GB = 10^9 bytes throughout): the scan is "
+                        "processed in slabs that fit (the interpreter and libraries add "
                         "about 0.4 GB)")
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster: tcp://host:port or a scheduler "
@@ -159,11 +162,10 @@ def _json_default(o):
 
 def _cmd_plan(args) -> int:
     from hipct.planner.evaluate import evaluate
-    from hipct.planner.plan import PLAN_KEYS, load_plan, parse_plan
+    from hipct.planner.plan import load_plan, parse_plan, plan_template
 
     if args.template:
-        for key, text in PLAN_KEYS.items():
-            print(f"{key:22s} {text}")
+        print(plan_template(), end="")
         return 0
     if args.plan and args.from_hoa:
         raise HipctError("plan: give a plan file or --from-hoa, not both")
@@ -239,13 +241,19 @@ def _span(text: str, option: str) -> tuple[int, int]:
     return a, b
 
 
+_SIZE_UNITS = {"": 1e9, "b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+               "kib": 2.0 ** 10, "mib": 2.0 ** 20, "gib": 2.0 ** 30, "tib": 2.0 ** 40}
+
+
 def _memory_bytes(text: str) -> float:
-    from hipct.units import ureg
-    try:
-        q = ureg.Quantity(str(text).replace("GB", " GB").replace("MB", " MB"))
-        value = float(q.to("byte").magnitude)
-    except Exception:
-        raise HipctError(f"--memory: expected a size such as 1GB or 500MB, got {text!r}") from None
+    """``1GB``, ``500 MB``, ``2GiB`` or a bare number of GB (GB = 10⁹ bytes) → bytes."""
+    import re
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else None
+    if unit not in _SIZE_UNITS:
+        raise HipctError(f"--memory: expected a size such as 1GB, 500MB or 2GiB "
+                         f"(GB = 10^9 bytes), got {text!r}")
+    value = float(m.group(1)) * _SIZE_UNITS[unit]
     if value <= 0:
         raise HipctError(f"--memory: must be positive, got {text!r}")
     return value

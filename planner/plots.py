@@ -118,8 +118,7 @@ def _summary_rows(result) -> list:
         ("field of view (w × h)", f"{fov['width']:.3g} × {fov['height']:.3g} mm ({p.acquisition.geometry})"
          if fov else "—"),
         ("projections × stages", f"{v['n_projections']} × {v['stages']}"),
-        ("sub-frame time", _fmt(v.get("exposure_time_s", 0) / max(p.acquisition.subframes, 1)
-                                * 1e3, ".3g", "ms")
+        ("sub-frame time", f"{v['subframe_time_s'] * 1e3:.3g} ms × {p.acquisition.subframes}"
          + (" (chosen for target fill)" if v.get("subframe_time_chosen") else "")),
         ("dose rate (depth avg.)", _fmt(v.get("dose_rate_Gy_per_s"), ".3g", "Gy/s")),
         ("total dose", _fmt(v.get("dose_Gy"), ".3g", "Gy")),

@@ -49,14 +49,15 @@ def test_reconstruct_writes_previews_and_a_log(tmp_path, capsys, make_scan, fmt,
     log = tmp_path / "run.log"
     code = main(["reconstruct", str(path), "-o", str(out), "--no-phase", "--cor", "31.5",
                  "--quiet", "--format", fmt, "--preview", str(png), "--verbose",
-                 "--log", str(log)])
+                 "--log", str(log), "--memory", "200MB"])
     err = capsys.readouterr().err
     assert code == 0, err
     for p in (tmp_path / inside, png):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
     text = log.read_text()
     for words in ("read ", "rotation axis at column(s) 31.50 (command line)",
-                  "reconstructed 1 slab(s)", "slices 0:4 in"):
+                  "reconstructed 1 slab(s)", "slices 0:4 in",
+                  "memory budget 0.20 GB"):                      # GB = 10^9 bytes
         assert words in text, words
     assert "rotation axis" in err and "slices 0:4 in" not in err   # per-slab lines: log only
     import logging
