@@ -149,6 +149,9 @@ def save_figure(fig, path) -> Path:
     try:
         with style():
             fig.savefig(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)              # as an ordinary file, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         plt.close(fig)
