@@ -218,6 +218,9 @@ def figure_problems(fig, plans=()) -> list[str]:
     from matplotlib.image import AxesImage
 
     problems = []
+    if not hasattr(fig.canvas, "get_renderer"):        # e.g. closed in a notebook
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     colourbar_axes = {id(m.colorbar.ax) for ax in fig.axes
