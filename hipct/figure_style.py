@@ -59,10 +59,18 @@ def _plt():
 
 @contextlib.contextmanager
 def style():
-    """Context in which figures are created with the project's settings (:data:`RC`)."""
+    """Context in which figures are created with the project's settings (:data:`RC`).
+
+    Only the keys of :data:`RC` are set and restored (``matplotlib.rc_context`` would also
+    restore ``interactive``, which IPython switches on when the first figure is made, and so
+    stop a notebook from showing later figures)."""
     import matplotlib
-    with matplotlib.rc_context(RC):
+    old = {k: matplotlib.rcParams[k] for k in RC}
+    matplotlib.rcParams.update(RC)
+    try:
         yield
+    finally:
+        matplotlib.rcParams.update(old)
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, width_in: float = 7.0,

@@ -42,6 +42,8 @@ def test_notebook_runs(path):
     assert not warned
     checked = outputs[-1]["text"]
     assert checked.endswith("figures checked\n") and int(checked.split()[0]) >= 1
+    shown = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert shown >= int(checked.split()[0])                 # every figure made is also shown
 
 
 def test_there_are_three_notebooks():
