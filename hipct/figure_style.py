@@ -253,7 +253,8 @@ def figure_problems(fig, plans=()) -> list[str]:
         for im in ax.images + [c for c in ax.collections if isinstance(c, QuadMesh)]:
             if im.colorbar is None:
                 problems.append(f"{name!r}: an image without a colourbar")
-    titles = [fig._suptitle.get_text() if fig._suptitle is not None else ""]
+    titles = [fig.get_suptitle() if hasattr(fig, "get_suptitle")          # matplotlib >= 3.8
+              else getattr(fig, "_suptitle", None) and fig._suptitle.get_text() or ""]
     titles += [ax.get_title() for ax in fig.axes]
     joined = " ".join(titles)
     if not joined.strip():

@@ -159,7 +159,8 @@ def _summary_figure(result):
         if notes:
             tx.text(0, bottom - 0.02, "\n".join(notes), va="top", ha="left", fontsize=7,
                     color="tab:red", transform=tx.transAxes)
-    tx.set_title("Predicted values" + (f" ({len(notes)} warning(s))" if notes else ""))
+    tx.set_title("Predicted values" + (f"; {len(notes)} warning{'s' if len(notes) > 1 else ''}"
+                                       " below" if notes else ""))
     figure_title(fig, f"summary on {p.beamline.name}", p.name)
     return fig
 

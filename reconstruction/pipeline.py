@@ -459,6 +459,10 @@ def _write_previews(writer, planes, params: ReconParams, voxel_um: float,
     from .preview import preview_figure
     name = (params.plan or {}).get("plan", {}).get("name") or Path(params.output).name
     unit = "1/cm" if pixel_known else "per pixel"
+    if not planes.complete and params.fmt.startswith("ome-zarr"):
+        # slabs written by other processes (dask workers) or an earlier run: read the planes
+        import zarr
+        planes.read(zarr.open_array(str(Path(writer.payload) / "0"), mode="r"))
     paths = []
     if Path(writer.payload).is_dir():
         folder = Path(writer.payload) / "provenance"

@@ -27,12 +27,24 @@ class MidPlanes:
         self.coronal = np.full((nz, nx), np.nan, np.float32)
         self.sagittal = np.full((nz, ny), np.nan, np.float32)
 
-    def add(self, z0: int, block) -> None:
-        """Take the planes' share of slices ``z0 : z0 + len(block)``."""
+    def _values(self, block) -> np.ndarray:
         block = np.asarray(block)
         if self.window is not None and block.dtype == np.uint16:
             lo, hi = self.window
             block = lo + block.astype(np.float32) / np.float32(65535) * np.float32(hi - lo)
+        return block
+
+    def read(self, volume) -> None:
+        """Take the three planes from an array-like ``(nz, ny, nx)`` volume (e.g. a zarr
+        array written by other processes), reading only those planes."""
+        zc, yc, xc = self.index
+        self.axial[:] = self._values(volume[zc])
+        self.coronal[:] = self._values(volume[:, yc, :])
+        self.sagittal[:] = self._values(volume[:, :, xc])
+
+    def add(self, z0: int, block) -> None:
+        """Take the planes' share of slices ``z0 : z0 + len(block)``."""
+        block = self._values(block)
         z1 = z0 + block.shape[0]
         zc, yc, xc = self.index
         if z0 <= zc < z1:

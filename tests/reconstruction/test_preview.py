@@ -20,6 +20,21 @@ def test_mid_planes_are_the_volume_mid_planes():
     np.testing.assert_array_equal(planes.sagittal, vol[:, :, 6])
 
 
+def test_mid_planes_read_from_a_zarr_array_equal_the_added_ones(tmp_path):
+    import zarr
+    vol = np.random.default_rng(2).integers(0, 65535, size=(5, 6, 8)).astype(np.uint16)
+    arr = zarr.create_array(str(tmp_path / "a.zarr"), shape=vol.shape, chunks=(2, 3, 4),
+                            dtype=vol.dtype)
+    arr[:] = vol
+    added, read = MidPlanes(vol.shape, (0.0, 2.0)), MidPlanes(vol.shape, (0.0, 2.0))
+    added.add(0, vol)
+    read.read(zarr.open_array(str(tmp_path / "a.zarr"), mode="r"))
+    for a, b in zip((added.axial, added.coronal, added.sagittal),
+                    (read.axial, read.coronal, read.sagittal)):
+        np.testing.assert_array_equal(a, b)
+    assert read.complete
+
+
 def test_uint16_blocks_map_back_to_the_window():
     planes = MidPlanes((1, 2, 2), window=(-1.0, 3.0))
     planes.add(0, np.array([[[0, 65535], [32768, 0]]], np.uint16))
