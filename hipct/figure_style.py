@@ -93,7 +93,7 @@ def label(quantity: str, unit: str) -> str:
 
 
 def figure_title(fig, what: str, plans) -> None:
-    """Figure title ``"PLAN[, PLAN…]: what"``, naming every plan shown."""
+    """Figure title ``"PLAN[ vs PLAN…]: what"``, naming every plan shown."""
     names = [plans] if isinstance(plans, str) else list(plans)
     with style():
         fig.suptitle(f"{' vs '.join(names)}: {what}" if names else what)
@@ -115,21 +115,38 @@ def _nice_length(target: float) -> float:
 
 def scale_bar(ax, pixel_um: float, width_px: int, *, colour: str = "w",
               fraction: float = 0.25) -> float:
-    """Draw a scale bar (a round length in µm, about ``fraction`` of the image width) in the
-    lower left of an image axes; returns its length in µm."""
+    """Draw a scale bar in the lower left of an image axes.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes showing an image with ``imshow`` (pixel coordinates).
+    pixel_um : float
+        Pixel size of the image in µm.
+    width_px : int
+        Image width in pixels.
+    colour : str
+        Bar and text colour.
+    fraction : float
+        The bar is the largest 1, 2 or 5 × 10^n µm not above this fraction of the width.
+
+    Returns
+    -------
+    float
+        The bar's length in µm.
+    """
     length_um = _nice_length(fraction * width_px * pixel_um)
     n = length_um / pixel_um
     x0 = 0.06 * width_px
-    y_lo, y_hi = ax.get_ylim()
+    y_lo, y_hi = ax.get_ylim()                  # y_lo is the bottom edge (image origin: top)
     height = abs(y_hi - y_lo)
-    bottom = max(y_lo, y_hi) if y_lo > y_hi else min(y_lo, y_hi)   # image origin: top
     sign = -1 if y_lo > y_hi else 1
-    y = bottom + sign * 0.07 * height
+    y = y_lo + sign * 0.07 * height
     ax.plot([x0 - 0.5, x0 + n - 0.5], [y, y], color=colour, lw=3, solid_capstyle="butt")
     text = f"{length_um:g} µm" if length_um >= 1 else f"{length_um * 1e3:g} nm"
     with style():
         ax.text(x0 + n / 2, y + sign * 0.03 * height, text, color=colour, ha="center",
-                va="bottom" if sign > 0 else "bottom", fontsize=7.5)
+                va="bottom", fontsize=7.5)
     ax.set_ylim(y_lo, y_hi)
     return length_um
 
@@ -215,15 +232,26 @@ def _undrawn_tick_labels(fig) -> set:
 
 
 def figure_problems(fig, plans=()) -> list[str]:
-    """What in a figure breaks the project's rules, as one sentence each (empty: none).
+    """What in a figure breaks the project's rules, as one sentence each.
 
     Checks every visible axes: x and y labels ending in ``(unit)`` unless the axis is
     categorical (named ticks) or switched off; every image or mesh has a colourbar whose label
     ends in ``(unit)``; the figure's titles name every plan in ``plans``; no drawn text lies
-    outside the canvas or overlaps another text (renderer bounding boxes).
+    outside the canvas or overlaps another text (renderer bounding boxes after a draw).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, drawn here (with an Agg canvas if it has none).
+    plans : sequence of str
+        Names the figure's titles must contain.
+
+    Returns
+    -------
+    list of str
+        The problems found; empty when the figure follows the style.
     """
     from matplotlib.collections import QuadMesh
-    from matplotlib.image import AxesImage
 
     problems = []
     if not hasattr(fig.canvas, "get_renderer"):        # e.g. closed in a notebook

@@ -51,7 +51,7 @@ def test_subframe_time_defaults_to_the_target_fill():
     assert evaluate(given, warn=False).values["subframe_time_chosen"] is False
 
 
-def test_subframe_time_still_needed_without_a_detector(capsys):
+def test_subframe_time_still_needed_without_a_detector():
     plan = parse_plan({"beamline": "BM05", "propagation_distance": "1 m",
                        "sample": {"layers": ["brain 1 mm"]}, "acquisition": {"projections": 10}})
     from hipct.errors import PlanError
