@@ -52,27 +52,32 @@ def _spectra_figure(result):
     axes = np.atleast_1d(axes)
     for axis, (curves, quantity, title) in zip(axes, panels):
         curves = [(key, text) for key, text in curves if key in result.spectra]
+        if e.size == 1:         # one line: photons per second and area at each stage
+            axis.bar([text for _, text in curves],
+                     [float(result.spectra[key].photons_per_s_mm2[0]) for key, _ in curves],
+                     color=[f"C{k}" for k in range(len(curves))], width=0.6)
+            axis.tick_params(axis="x", labelsize=7)
+            axis.set_ylabel(label(quantity, "photons/s/mm²"))
+            axis.set_title(f"{title} ({e[0]:.4g} keV)")
+            axis.grid(alpha=0.3, axis="y")
+            continue
         for k, (key, text) in enumerate(curves):
-            y = result.spectra[key].per_kev()
-            if e.size == 1:
-                axis.bar(e + 0.3 * (k - 1), y, width=0.3, label=text, color=f"C{k}")
-            else:
-                axis.semilogy(e, y, label=text, color=f"C{k}")
-        if e.size > 1:
-            peak = max(result.spectra[key].per_kev().max() for key, _ in curves)
-            axis.set_ylim(peak * 1e-4, peak * 3)
+            axis.semilogy(e, result.spectra[key].per_kev(), label=text, color=f"C{k}")
+        peak = max(result.spectra[key].per_kev().max() for key, _ in curves)
+        axis.set_ylim(peak * 1e-4, peak * 10)             # room for the legend
         axis.set_xlim(*energy_range_kev(result))
         axis.set_xlabel(label("photon energy", "keV"))
         axis.set_ylabel(label(quantity, unit))
         axis.set_title(title)
+        axis.legend(loc="best")
         axis.grid(alpha=0.3)
     for key, ls, text in (("mean_detected_energy_keV", "--", "open beam"),
                           ("mean_detected_energy_sample_keV", ":", "behind sample")):
-        if v.get(key) and len(panels) > 1:
+        if v.get(key) and len(panels) > 1 and e.size > 1:
             axes[-1].axvline(v[key], ls=ls, c="k", lw=0.9,
                              label=f"mean detected, {text}: {v[key]:.1f} keV")
-    for axis in axes:
-        axis.legend(loc="lower left")
+    if e.size > 1 and len(panels) > 1:
+        axes[-1].legend(loc="best")
     figure_title(fig, "spectrum along the beam", name)
     return fig
 

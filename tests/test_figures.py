@@ -95,6 +95,22 @@ def test_plan_without_detector_has_no_empty_panel():
         assert figure_problems(fig, ["dose-only"]) == [], kind
 
 
+def test_monochromatic_plan_figures_follow_the_style():
+    plan = parse_plan({"name": "mono-11keV", "propagation_distance": "0.1 m",
+                       "source": {"type": "monochromatic", "energy": "11 keV",
+                                  "flux": "1e11 1/s", "beam_size": "1 mm x 1 mm"},
+                       "detector": {"camera": "PCO edge 4.2 CLHS", "optic": "Fixed x10",
+                                    "scintillator": "LuAG 20 um"},
+                       "sample": {"layers": ["water 1 mm"]}, "acquisition": {"geometry": "full"}})
+    result = _evaluate(plan)
+    figs = plan_figures(result)
+    for kind, fig in figs.items():
+        assert figure_problems(fig, ["mono-11keV"]) == [], kind
+    bars = figs["spectra"].axes[0].patches                     # one bar per stage, in ph/s/mm²
+    assert [b.get_height() for b in bars] == pytest.approx(
+        [result.spectra[k].photons_per_s_mm2[0] for k in ("source", "filtered", "behind sample")])
+
+
 def test_transmission_axis_is_logarithmic_and_energy_axis_fits_the_beam():
     result = _evaluate(load_plan(EXAMPLES / "voi_0p857um_excised.yaml"))
     fig = plan_figures(result)["transmission"]
