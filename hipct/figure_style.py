@@ -49,9 +49,12 @@ PLAN_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"
 
 
 def _plt():
+    """pyplot; a process that has not chosen a backend yet (the command line) gets Agg, one
+    that has (a notebook, an interactive session) keeps its own."""
+    import sys
+
     import matplotlib
-    if os.environ.get("MPLBACKEND") is None and matplotlib.get_backend().lower() not in (
-            "agg", "module://matplotlib_inline.backend_inline"):
+    if "matplotlib.pyplot" not in sys.modules and os.environ.get("MPLBACKEND") is None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
