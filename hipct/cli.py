@@ -41,7 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         "when hoa-tools is installed")
     p.add_argument("--export-hoa", metavar="FILE",
                    help="write the plan as an HOA-schema 'scan' block (JSON; '-' for stdout)")
-    p.add_argument("--template", action="store_true", help="print the plan fields and exit")
+    p.add_argument("--template", action="store_true",
+                   help="print a commented plan that plans as printed (hipct plan --template "
+                        "> my.yaml && hipct plan my.yaml) and exit")
     p.add_argument("--sweep", metavar="SWEEP.yaml",
                    help="evaluate variants of the plan (filters x distances x sub-frame times, "
                         "see examples/sweep_voi_intact.yaml) and rank them by --goal")
@@ -116,8 +118,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="back-projector: fourier (non-uniform FFT, fast; default) or linear "
                         "(direct, linear interpolation; the reference)")
     r.add_argument("--memory", default="4GB",
-                   help="memory budget for the data in flight, per process, e.g. 1GB: the scan "
-                        "is processed in slabs that fit (the interpreter and libraries add "
+                   help="memory budget for the data in flight, per process, e.g. 1GB, 500MB "
+                        "or 2GiB (number: GB; GB = 10^9 bytes throughout): the scan is "
+                        "processed in slabs that fit (the interpreter and libraries add "
                         "about 0.4 GB)")
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster: tcp://host:port or a scheduler "
@@ -136,6 +139,15 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue an interrupted run")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--preview", metavar="PNG",
+                   help="also write the mid-slice preview here (three orthogonal mid-slices, "
+                        "colourbar in 1/cm, scale bar; one is always kept in the output: "
+                        "provenance/preview.png, or OUTPUT.preview.png beside an HDF5 file)")
+    r.add_argument("--verbose", action="store_true",
+                   help="report on stderr what was read, chosen and skipped, with timings "
+                        "per stage")
+    r.add_argument("--log", metavar="FILE",
+                   help="append the same report, with per-slab timings, to FILE")
 
     from hipct.cli_simulate import add_parsers
     add_parsers(sub)
@@ -165,11 +177,10 @@ def _json_default(o):
 
 def _cmd_plan(args) -> int:
     from hipct.planner.evaluate import evaluate
-    from hipct.planner.plan import PLAN_KEYS, load_plan, parse_plan
+    from hipct.planner.plan import load_plan, parse_plan, plan_template
 
     if args.template:
-        for key, text in PLAN_KEYS.items():
-            print(f"{key:22s} {text}")
+        print(plan_template(), end="")
         return 0
     if args.plan and args.from_hoa:
         raise HipctError("plan: give a plan file or --from-hoa, not both")
@@ -245,16 +256,62 @@ def _span(text: str, option: str) -> tuple[int, int]:
     return a, b
 
 
+_SIZE_UNITS = {"": 1e9, "b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+               "kib": 2.0 ** 10, "mib": 2.0 ** 20, "gib": 2.0 ** 30, "tib": 2.0 ** 40}
+
+
 def _memory_bytes(text: str) -> float:
-    from hipct.units import ureg
-    try:
-        q = ureg.Quantity(str(text).replace("GB", " GB").replace("MB", " MB"))
-        value = float(q.to("byte").magnitude)
-    except Exception:
-        raise HipctError(f"--memory: expected a size such as 1GB or 500MB, got {text!r}") from None
+    """``1GB``, ``500 MB``, ``2GiB`` or a bare number of GB (GB = 10⁹ bytes) → bytes."""
+    import re
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else None
+    if unit not in _SIZE_UNITS:
+        raise HipctError(f"--memory: expected a size such as 1GB, 500MB or 2GiB "
+                         f"(GB = 10^9 bytes), got {text!r}")
+    value = float(m.group(1)) * _SIZE_UNITS[unit]
     if value <= 0:
         raise HipctError(f"--memory: must be positive, got {text!r}")
     return value
+
+
+class _logging:
+    """Send the library's log records to stderr (``--verbose``, INFO) and/or a file
+    (``--log``, DEBUG) for the duration of one command; handlers are removed afterwards."""
+
+    def __init__(self, verbose: bool, path: str | None):
+        self.verbose, self.path, self.handlers = verbose, path, []
+
+    def __enter__(self):
+        import logging
+        logger = logging.getLogger("hipct")
+        fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if self.verbose:
+            h = logging.StreamHandler(sys.stderr)
+            h.setLevel(logging.INFO)
+            self.handlers.append(h)
+        if self.path:
+            try:
+                h = logging.FileHandler(self.path, encoding="utf-8")
+            except OSError as exc:
+                raise HipctError(f"--log: cannot write {self.path} ({exc.strerror})") from None
+            h.setLevel(logging.DEBUG)
+            self.handlers.append(h)
+        for h in self.handlers:
+            h.setFormatter(fmt)
+            logger.addHandler(h)
+        self.level = logger.level
+        if self.handlers:
+            logger.setLevel(logging.DEBUG if self.path else logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+        logger = logging.getLogger("hipct")
+        for h in self.handlers:
+            logger.removeHandler(h)
+            h.close()
+        logger.setLevel(self.level)
+        return False
 
 
 def _cmd_reconstruct(args, argv) -> int:
@@ -301,12 +358,12 @@ def _cmd_reconstruct(args, argv) -> int:
         origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
         z_positions_m=[v * 1e-3 for v in _floats(args.z_positions, None, "--z-positions")]
         if args.z_positions else None, refine_z=args.refine_z,
-        resume=args.resume, overwrite=args.overwrite, plan=plan,
+        resume=args.resume, overwrite=args.overwrite, plan=plan, preview=args.preview,
         command=["hipct"] + list(argv if argv is not None else sys.argv[1:]))
     import warnings
 
     from hipct.errors import HipctWarning
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _logging(args.verbose, args.log):
         warnings.simplefilter("always", HipctWarning)
         summary = reconstruct(params, progress=not args.quiet)
     for w in caught:
@@ -320,6 +377,8 @@ def _cmd_reconstruct(args, argv) -> int:
               + (f" (refined by {st['refined_shift_rows']:+.2f} rows)" if args.refine_z else "")
               + f", level {st['intensity_offset_per_cm']:+.3g} 1/cm: "
               + ", ".join(map(str, st["inputs"])), file=sys.stderr)
+    for path in summary.get("previews", []):
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

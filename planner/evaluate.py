@@ -105,7 +105,31 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     Returns
     -------
     PlanResult
+
+    Notes
+    -----
+    A plan with a detector but no ``acquisition.subframe_time`` gets the sub-frame time that
+    fills the detector to ``target_fill`` in the open beam (detector fill is linear in the
+    sub-frame time); ``values["subframe_time_chosen"]`` is then True.
     """
+    if plan.acquisition.subframe_time_s is None and plan.detector is not None:
+        probe = _evaluate(_with_subframe(plan, 1e-3))
+        t_fill = (probe.values.get("detector") or {}).get("recommended_subframe_time_s")
+        if t_fill:
+            result = _evaluate(_with_subframe(plan, t_fill), warn=warn)
+            result.values["subframe_time_chosen"] = True
+            return result
+    result = _evaluate(plan, warn=warn)
+    result.values["subframe_time_chosen"] = False
+    return result
+
+
+def _with_subframe(plan: Plan, t_sub_s: float) -> Plan:
+    from dataclasses import replace
+    return replace(plan, acquisition=replace(plan.acquisition, subframe_time_s=float(t_sub_s)))
+
+
+def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
     notes: list[str] = []
     v: dict = {}
     if plan.source.type == "monochromatic":
@@ -245,7 +269,8 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     # --- time ---------------------------------------------------------------------------------
     t_sub = acq.subframe_time_s
     if t_sub is None:
-        raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms'")
+        raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms' (without a detector "
+                        "it cannot default to the target fill)")
     t_lat = acq.latency_s if acq.latency_s is not None else defaults.latency_fraction * t_sub
     times = scan_time(helical["frames"] if helical else n_proj, acq.subframes, t_sub, t_lat,
                       n_ref=acq.n_ref if acq.n_ref is not None else defaults.n_ref,
@@ -265,6 +290,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     if helical is not None:
         beam_on_s = n_proj * acq.subframes * (t_sub + t_lat)
         helical["time_per_turn_s"] = beam_on_s
+    v["subframe_time_s"] = t_sub
 
     # --- dose ----------------------------------------------------------------------------------
     tissue_idx = plan.sample.tissue

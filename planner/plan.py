@@ -12,7 +12,8 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hipct.beamlines import Beamline, Source, load_beamline, parse_monochromatic, read_yaml
+from hipct.beamlines import (Beamline, Source, builtin_beamlines, load_beamline,
+                             parse_monochromatic, read_yaml)
 from hipct.errors import PlanError
 from hipct.units import length_m as _length
 from hipct.units import parse_quantity, to_float
@@ -22,7 +23,7 @@ from .layers import Layer, parse_layer
 from .materials import Material, resolve_material
 
 __all__ = ["Plan", "DetectorPlan", "AcquisitionPlan", "SamplePlan", "load_plan", "parse_plan",
-           "PLAN_KEYS"]
+           "PLAN_KEYS", "plan_template"]
 
 # key -> description; drives validation and `hipct plan --template`.
 PLAN_KEYS = {
@@ -44,6 +45,54 @@ PLAN_KEYS = {
     "target_fill": "flat-field fill of the full well to aim for (default 0.8)",
     "energy_grid": "{min, max, step} in keV (default 5-400 keV, 0.5 keV)",
 }
+_TEMPLATE = """\
+# A hipct scan plan (YAML). Plan it with:  hipct plan THIS_FILE.yaml [--plot DIR]
+# Lengths, times and currents carry units ('20 m', '12 ms', '200 mA'). Commented lines are
+# optional; their defaults are stated. Fields: hipct plan --help and README.md.
+name: my-scan                     # free text, names the report and the figures
+beamline: BM18                    # {beamlines}, or a path to a beamline YAML file
+# ring_current: 200 mA            # storage-ring current (default: the beamline's)
+# source_to_sample: 178 m         # z1 (default: the beamline's)
+propagation_distance: 5 m         # z2, sample to detector
+filters: [sapphire 5 mm, Ag 0.1 mm]   # 'MATERIAL THICKNESS', first to last along the beam;
+                                  # or {{material, thickness, density, rods: true}}
+detector:                         # leave out for dose and time only
+  camera: IRIS15                  # {cameras}
+  optic: Fixed x1                 # {optics}
+  scintillator: LuAG 100 um       # 'TYPE THICKNESS'; types: {scintillators}
+  binning: 1
+  # magnification: 1              # the optic magnification (a zoom optic: this or voxel_size)
+  # roi: [5056, 2960]             # [width, height] read out, binned pixels (default: full)
+# voxel_size: 4.25 um             # target voxel size (solves a zoom optic's magnification)
+sample:
+  layers: [PET 4 mm, ethanol 70% 40 mm, brain 70 mm, ethanol 70% 40 mm]   # along the beam
+  # tissue: brain                 # the layer(s) imaged (default: the thickest non-medium)
+  # medium: ethanol 70%           # what surrounds the tissue, for its contrast
+  # height: 50 mm                 # sample height: sets the number of vertical stages
+acquisition:
+  geometry: half                  # full (180°), half (360°, axis near an edge) or quarter
+  # projections: 6000             # default: (π/2) × reconstructed width
+  # subframe_time: 12 ms          # default: fills the detector to target_fill
+  subframes: 1                    # sub-frames accumulated per projection
+  # stages: 1                     # vertical stages (default: from sample.height)
+  # vertical_step: 5 mm           # between stages (default: the beamline's)
+# delta_beta: 2000                # Paganin δ/β (default: the tissue's at the detected energy)
+# target_fill: 0.8                # flat-field fill of the full well to aim for
+"""
+
+
+def plan_template() -> str:
+    """A commented YAML plan that plans as printed, naming the built-in beamlines' cameras,
+    optics and scintillator types (``hipct plan --template``)."""
+    names = builtin_beamlines()
+    beamlines = [load_beamline(n) for n in names]
+
+    def union(attr):
+        return ", ".join(dict.fromkeys(k for b in beamlines for k in getattr(b, attr)))
+    return _TEMPLATE.format(beamlines=", ".join(names), cameras=union("cameras"),
+                            optics=union("optics"), scintillators=union("scintillators"))
+
+
 _DETECTOR_KEYS = ("camera", "optic", "scintillator", "binning", "magnification", "roi")
 _SAMPLE_KEYS = ("layers", "tissue", "medium", "height")
 _ACQ_KEYS = ("geometry", "projections", "subframe_time", "subframes", "latency", "stages",

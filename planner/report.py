@@ -75,6 +75,11 @@ def format_report(result) -> str:
                  f"{v['entrance_dose_rate_Gy_per_s']:.4g} Gy/s")
     lines.append(f"  total dose                  {v['dose_Gy']:.4g} Gy   entrance "
                  f"{v['entrance_dose_Gy']:.4g} Gy")
+    if v.get("subframe_time_s"):
+        lines.append(f"  sub-frame time              {v['subframe_time_s'] * 1e3:.3g} ms × "
+                     f"{p.acquisition.subframes}"
+                     + (f"  (chosen: fills the detector to the {p.target_fill:.0%} target)"
+                        if v.get("subframe_time_chosen") else ""))
     lines.append(f"  scan time                   {v['scan_time_h']:.3g} h  ({v['scan_time_s']:.0f} s;"
                  f" {v['time_per_tomogram_s']:.1f} s per tomogram, {v['scans_per_stage']} per stage)")
     if result.warnings:

@@ -162,11 +162,15 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
     z2 = (_axis(data["propagation_distance"], "propagation_distance",
                 lambda v, f: length_m(v, f, default_unit="m", allow_zero=True))
           if "propagation_distance" in data else np.array([plan.propagation_distance_m]))
-    if plan.acquisition.subframe_time_s is None and "subframe_time" not in data:
-        raise PlanError("subframe_time: missing in both the plan and the sweep")
+    t_plan = plan.acquisition.subframe_time_s
+    if t_plan is None and "subframe_time" not in data:
+        if plan.detector is None:
+            raise PlanError("subframe_time: missing in both the plan and the sweep")
+        from .evaluate import evaluate                 # the plan's default: the target fill
+        t_plan = evaluate(plan, warn=False).values["subframe_time_s"]
     t = (_axis(data["subframe_time"], "subframe_time",
                lambda v, f: time_s(v, f, default_unit="ms"))
-         if "subframe_time" in data else np.array([plan.acquisition.subframe_time_s]))
+         if "subframe_time" in data else np.array([t_plan]))
     return SweepSpec(filters, z2, t)
 
 

@@ -19,7 +19,9 @@ the file's metadata; :func:`resolve_physics` records where each value came from.
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -37,6 +39,8 @@ from .phase import PaganinFilter, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
 __all__ = ["ReconParams", "resolve_physics", "reconstruct", "estimate_chunk_rows"]
+
+log = logging.getLogger(__name__)
 
 _WORK_COPIES = 6  # float32 copies of a projection batch alive at once (raw, transmission, FFT…)
 
@@ -77,6 +81,7 @@ class ReconParams:
     overwrite: bool = False
     plan: dict | None = field(default=None, repr=False)
     command: list | None = None
+    preview: str | None = None             # extra PNG of the mid-slices (one is always kept)
 
 
 def resolve_physics(scan: Scan, params: ReconParams, plan_values: dict | None):
@@ -275,7 +280,11 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     heights are the stages of a z-series, stitched into one volume
     (:mod:`~hipct.reconstruction.zseries`).
     """
+    t_start = time.perf_counter()
     scans = [open_scan(p) for p in params.inputs]
+    for s in scans:
+        log.info("read %s (%s): %d projections, %d flats, %d darks of %d×%d pixels",
+                 s.path, s.layout, s.n_proj, s.flat_frames.size, s.n_darks, s.n_rows, s.n_cols)
     from .zseries import plan_stages, reconstruct_zseries
     stages = plan_stages(params, scans)
     if len(stages) > 1:
@@ -338,6 +347,10 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         cors_b = [(c + 0.5) / b - 0.5 for c in params.cor]
         cor_source = "command line"
     cors = [(c + 0.5) * b - 0.5 for c in cors_b]
+    log.info("physics: %s", ", ".join(f"{k} = {physics[k]} ({sources.get(k, '?')})"
+                                      for k in physics))
+    log.info("rotation axis at column(s) %s (%s); %.1f s so far",
+             ", ".join(f"{c:.2f}" for c in cors), cor_source, time.perf_counter() - t_start)
     subs = _subscans(scans, cors_b, b)
     radius = acq.covered_radius(subs)
     n = params.width or int(round(2 * radius)) + 1
@@ -443,18 +456,74 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     for z0, z1 in slabs:
         if writer.is_done(z0, z1):
             bar.update(z1 - z0)
+            log.info("skip slices %d:%d (written by an earlier run)", z0, z1)
         else:
             todo.append((z0, z1))
+    log.info("volume %d×%d×%d voxels of %.4g um, %s %s; %d slab(s) of %d slices "
+             "(memory budget %.2f GB), filter %s, back-projector %s", nz, ny, nx, voxel_um,
+             params.fmt, params.dtype, len(todo), chunk, params.memory_bytes / 1e9,
+             params.filter_name, params.fbp_method)
+    from .preview import MidPlanes
+    planes = MidPlanes((nz, ny, nx), window if params.dtype == "uint16" else None)
+    write_block = writer.write
+
+    def write_and_keep(z0, block):
+        planes.add(z0, block)
+        write_block(z0, block)
+    writer.write = write_and_keep
+    t_slabs = time.perf_counter()
     if params.scheduler:
         from .cluster import run_distributed
         run_distributed(params.scheduler, job, todo, writer, bar)
     else:
         for z0, z1 in todo:
+            t0 = time.perf_counter()
             writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
             bar.update(z1 - z0)
+            log.debug("slices %d:%d in %.2f s", z0, z1, time.perf_counter() - t0)
     bar.close()
+    log.info("reconstructed %d slab(s) in %.1f s", len(todo), time.perf_counter() - t_slabs)
+    t0 = time.perf_counter()
+    previews = _write_previews(writer, planes, params, voxel_um, pixel_known)
     writer.finalise()
-    return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved}
+    log.info("pyramid, metadata and preview written in %.1f s; %.1f s in all",
+             time.perf_counter() - t0, time.perf_counter() - t_start)
+    return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved,
+            "previews": previews}
+
+
+def _write_previews(writer, planes, params: ReconParams, voxel_um: float,
+                    pixel_known: bool) -> list:
+    """The mid-slice preview: always inside the output (``provenance/preview.png`` of a
+    folder output, ``<output>.preview.png`` beside a file), and at ``params.preview``."""
+    from pathlib import Path
+
+    from hipct.figure_style import save_figure
+
+    from .preview import preview_figure
+    name = (params.plan or {}).get("plan", {}).get("name") or Path(params.output).name
+    unit = "1/cm" if pixel_known else "per pixel"
+    if not planes.complete and params.fmt.startswith("ome-zarr"):
+        # slabs written by other processes (dask workers) or an earlier run: read the planes
+        import zarr
+        planes.read(zarr.open_array(str(Path(writer.payload) / "0"), mode="r"))
+    paths = []
+    if Path(writer.payload).is_dir():
+        folder = Path(writer.payload) / "provenance"
+        final = Path(params.output) / "provenance" / "preview.png"
+    else:
+        folder = Path(params.output).parent
+        final = Path(f"{params.output}.preview.png")
+    folder.mkdir(parents=True, exist_ok=True)
+    save_figure(preview_figure(planes, voxel_um, name, unit), folder / final.name)
+    paths.append(str(final))
+    if params.preview:
+        extra = Path(params.preview)
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(preview_figure(planes, voxel_um, name, unit), extra)
+        paths.append(str(extra))
+    log.info("preview: %s", ", ".join(paths))
+    return paths
 
 
 def _subscans(scans, cors_b, binning: int) -> list:

@@ -1,8 +1,10 @@
 """Figures of a plan comparison: spectra, detector fill, histograms, slices, FRC, dose efficiency.
 
-Every function takes evaluated plans (:class:`~hipct.planner.evaluate.PlanResult`) and/or
-measured studies (:class:`~.study.StudyResult`), writes one PNG atomically and returns its
-path; nothing here computes physics.
+Every builder takes evaluated plans (:class:`~hipct.planner.evaluate.PlanResult`) and/or
+measured studies (:class:`~.study.StudyResult`) and returns a matplotlib Figure;
+:func:`plot_comparison` writes them as PNG atomically. Plans keep one colour in every figure,
+quantities are on common scales (absolute spectra, one window for all slices, one histogram
+axis); the look comes from :mod:`hipct.figure_style`. Nothing here computes physics.
 """
 
 from __future__ import annotations
@@ -11,159 +13,196 @@ from pathlib import Path
 
 import numpy as np
 
-from hipct.planner.plots import save_figure
+from hipct.figure_style import (colourbar, common_window, figure_title, label, new_figure,
+                                plan_colour, save_figure, scale_bar)
 
-__all__ = ["plot_comparison"]
+__all__ = ["comparison_figures", "plot_comparison"]
 
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+_BEHIND = "absorbed in screen x E_dep/E (behind sample)"
 
 
-def _spectra(results, out: Path) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def _spectra(results):
+    fig, ax = new_figure(width_in=7.5, height_in=4.4)
+    top = 0.0
     for i, r in enumerate(results):
-        key = "absorbed in screen x E_dep/E (behind sample)"
-        s = r.spectra.get(key) or r.spectra["behind sample"]
-        y = s.per_kev()
-        ax.plot(r.energy_kev, y / y.max(), color=f"C{i}",
-                label=f"{r.plan.name}: {r.values['mean_detected_energy_sample_keV']:.0f} keV")
-        ax.axvline(r.values["mean_detected_energy_sample_keV"], color=f"C{i}", ls="--", lw=0.8)
-    ax.set_xlabel("photon energy (keV)")
-    ax.set_ylabel("detected signal behind the sample (normalised)")
-    ax.set_xlim(0, 200)
-    ax.set_title("Detected spectra (dashed: deposited-energy weighted mean)")
-    ax.legend(fontsize=8)
+        s = r.spectra.get(_BEHIND) or r.spectra["behind sample"]
+        e_mean = r.values["mean_detected_energy_sample_keV"]
+        ax.plot(r.energy_kev, s.per_kev(), color=plan_colour(i),
+                label=f"{r.plan.name} (mean {e_mean:.0f} keV)")
+        ax.axvline(e_mean, color=plan_colour(i), ls="--", lw=0.8)
+        y = np.cumsum(s.photons_per_s_mm2)
+        if y[-1] > 0:
+            top = max(top, float(r.energy_kev[min(int(np.searchsorted(y, 0.999 * y[-1])),
+                                                  r.energy_kev.size - 1)]))
+    ax.set_xlim(0, 1.1 * top if top else None)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(label("photon energy", "keV"))
+    ax.set_ylabel(label("absorbed in scintillator × E_dep/E", "photons/s/mm²/keV"))
+    ax.set_title("Signal deposited behind the sample, absolute (dashed: weighted mean)")
+    ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
-    return save_figure(fig, out / "compare_spectra.png")
+    figure_title(fig, "detected spectra", [r.plan.name for r in results])
+    return fig
 
 
-def _fill(results, out: Path) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def _fill(results):
+    fig, ax = new_figure(width_in=7.5, height_in=4.4)
     names = [r.plan.name for r in results]
     x = np.arange(len(results))
-    flat = [r.values["detector"]["fill_fraction"] for r in results]
-    behind = [r.values["detector"]["sample_fill_fraction"] for r in results]
-    ax.bar(x - 0.2, flat, 0.4, label="flat field (open beam)")
-    ax.bar(x + 0.2, behind, 0.4, label="behind the sample (tissue)")
-    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="full well")
-    for xi, b in zip(x, behind):
-        ax.text(xi + 0.2, b, f"{b:.1%}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, names, fontsize=8)
-    ax.set_ylabel("fraction of the full well per sub-frame")
+    flat = [100 * r.values["detector"]["fill_fraction"] for r in results]
+    behind = [100 * r.values["detector"]["sample_fill_fraction"] for r in results]
+    b1 = ax.bar(x - 0.2, flat, 0.4, label="flat field (open beam)", color="0.65")
+    b2 = ax.bar(x + 0.2, behind, 0.4, label="behind the sample (tissue)",
+                color=[plan_colour(i) for i in x])
+    ax.axhline(100, color="k", lw=0.8, ls="--", label="full well")
+    ax.bar_label(b1, labels=[f"{v:.3g} %" for v in flat], padding=2, fontsize=7.5)
+    ax.bar_label(b2, labels=[f"{v:.3g} %" for v in behind], padding=2, fontsize=7.5)
+    ax.set_ylim(0, 1.3 * max(100, *flat, *behind))
+    ax.set_xticks(x, names)
+    ax.set_ylabel(label("signal per sub-frame", "% of full well"))
     ax.set_title("Detector dynamic range used")
-    ax.legend(fontsize=8)
-    return save_figure(fig, out / "compare_detector_fill.png")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure_title(fig, "detector fill", names)
+    return fig
 
 
-def _histograms(studies, out: Path) -> Path:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    top = 0.0
-    for i, s in enumerate(studies):
-        sim = s.extra["simulation"]
-        det = sim.detector
-        raw = s.raw_example.ravel()
-        frac = (raw - det.dark_adu) / (det.saturation_adu - det.dark_adu)
-        top = max(top, float(frac.max()))
-        axes[0].hist(frac, bins=80, histtype="stepfilled", alpha=0.5, color=f"C{i}",
-                     density=True, label=f"{s.name}: median {np.median(frac):.1%} of range")
-        vals = s.histogram[0] - np.median(s.histogram[0])
-        lo, hi = np.quantile(vals, [0.001, 0.999])
-        axes[1].hist(vals, bins=120, range=(lo, hi), histtype="step", lw=1.5, color=f"C{i}",
-                     density=True, label=f"{s.name}: CNR {s.values.get('cnr', float('nan')):.2f}")
-    axes[0].set_xlim(0, min(1.0, 1.3 * top))
-    axes[0].set_xlabel("raw projection value / detector range (dark to saturation)")
-    axes[0].set_ylabel("density")
+def _raw_fraction(study) -> np.ndarray:
+    det = study.extra["simulation"].detector
+    raw = study.raw_example.ravel()
+    return 100 * (raw - det.dark_adu) / (det.saturation_adu - det.dark_adu)
+
+
+def _histograms(studies):
+    fig, axes = new_figure(1, 2, width_in=11.5, height_in=4.4)
+    fracs = [_raw_fraction(s) for s in studies]
+    tissue = [s.histogram[0] - np.median(s.histogram[0]) for s in studies]
+    lo, hi = common_window(tissue, (0.1, 99.9))
+    top = max(float(f.max()) for f in fracs)
+    for i, (s, frac, vals) in enumerate(zip(studies, fracs, tissue)):
+        axes[0].hist(frac, bins=np.linspace(0, min(100.0, 1.3 * top), 81),
+                     histtype="stepfilled", alpha=0.5, color=plan_colour(i), density=True,
+                     label=f"{s.name}: median {np.median(frac):.3g} %")
+        axes[1].hist(vals, bins=120, range=(lo, hi), histtype="step", lw=1.5,
+                     color=plan_colour(i), density=True,
+                     label=f"{s.name}: CNR {s.values.get('cnr', float('nan')):.2f}")
+    axes[0].set_xlabel(label("raw signal, dark to saturation", "% of detector range"))
+    axes[0].set_ylabel(label("probability density", "1/%"))
     axes[0].set_title("Detector range used by the tissue (one projection)")
-    axes[1].set_xlabel("reconstructed value − tissue median (1/cm, attenuation-equivalent)")
-    axes[1].set_title("Reconstructed tissue histogram (local-tomography offset removed)")
+    axes[1].set_xlabel(label("reconstructed value − tissue median", "1/cm"))
+    axes[1].set_ylabel(label("probability density", "cm"))
+    axes[1].set_title("Reconstructed tissue values, offset removed")
     for a in axes:
-        a.legend(fontsize=8)
+        a.legend(loc="upper right")
         a.grid(alpha=0.3)
-    return save_figure(fig, out / "compare_histograms.png")
+    figure_title(fig, "histograms", [s.name for s in studies])
+    return fig
 
 
-def _slices(studies, out: Path) -> Path:
-    plt = _plt()
+def _slices(studies):
     n = len(studies)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4 * (n + 1), 4.4))
+    fig, axes = new_figure(1, n + 1, width_in=3.6 * (n + 1), height_in=3.9)
     row = studies[0].full.shape[0] // 2
-    truth = studies[0].truth_delta[min(row, studies[0].truth_delta.shape[0] - 1)]
-    for ax, s in zip(axes, studies):
-        img = s.full[row]
-        lo, hi = np.percentile(img, [1, 99])
-        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+    imgs = [s.full[min(row, s.full.shape[0] - 1)] for s in studies]
+    imgs = [img - np.median(img) for img in imgs]
+    lo, hi = common_window(imgs)
+    for ax, s, img in zip(axes, studies, imgs):
+        im = ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
         v = s.values
-        ax.set_title(f"{s.name}\nCNR {v.get('cnr', float('nan')):.2f}, "
-                     f"FRC {v.get('frc_resolution_um') or float('nan'):.2g} um", fontsize=9)
+        frc_um = v.get("frc_resolution_um")
+        ax.set_title(f"{s.name}\nCNR {v.get('cnr', float('nan')):.2f}, FRC "
+                     + (f"{frc_um:.2g} µm" if frc_um else "—"))
         ax.axis("off")
-    axes[-1].imshow(truth, cmap="gray")
-    axes[-1].set_title("phantom (delta)", fontsize=9)
+        colourbar(im, ax, "value − median", "1/cm", shrink=0.85)
+        scale_bar(ax, s.extra["simulation"].voxel_m * 1e6, img.shape[1])
+    truth = studies[0].truth_delta[min(row, studies[0].truth_delta.shape[0] - 1)]
+    im = axes[-1].imshow(truth * 1e8, cmap="gray")
+    axes[-1].set_title("phantom\n(refractive index decrement δ)")
     axes[-1].axis("off")
-    vox = studies[0].extra["simulation"].voxel_m * 1e6
-    axes[-1].plot([5, 5 + 20 / vox], [truth.shape[0] - 6] * 2, "w-", lw=3)
-    axes[-1].text(5, truth.shape[0] - 9, "20 um", color="w", fontsize=8)
-    return save_figure(fig, out / "compare_slices.png")
+    colourbar(im, axes[-1], "δ × 10⁸", "1", shrink=0.85)
+    scale_bar(axes[-1], studies[0].extra["simulation"].voxel_m * 1e6, truth.shape[1])
+    figure_title(fig, f"middle slice, one window {lo:.3g} to {hi:.3g} 1/cm",
+                 [s.name for s in studies])
+    return fig
 
 
-def _frc(studies, out: Path) -> Path:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for i, s in enumerate(studies):
-        if not s.frc_curve:
-            continue
-        f, c, t = s.frc_curve
-        vox = s.extra["simulation"].voxel_m * 1e6
-        axes[0].plot(f / vox, c, color=f"C{i}", label=s.name)
-        axes[0].plot(f / vox, t, color=f"C{i}", ls=":", lw=0.8)
+def _frc(studies):
+    from matplotlib.ticker import LogLocator, NullFormatter
+    fig, axes = new_figure(1, 2, width_in=11.5, height_in=4.4)
+    curves = [(i, s) for i, s in enumerate(studies) if s.frc_curve]
+    thresholds = [(s.frc_curve[0] / (s.extra["simulation"].voxel_m * 1e6), s.frc_curve[2])
+                  for _, s in curves]
+    shared = all(f.shape == thresholds[0][0].shape and np.allclose(f, thresholds[0][0])
+                 and np.allclose(t, thresholds[0][1]) for f, t in thresholds)
+    for (i, s), (fu, t) in zip(curves, thresholds):
+        axes[0].plot(fu, s.frc_curve[1], color=plan_colour(i), label=s.name)
+        if not shared:
+            axes[0].plot(fu, t, color=plan_colour(i), ls=":", lw=1.0,
+                         label=f"half-bit threshold, {s.name}")
         fn, p = s.nps
-        axes[1].loglog(fn[1:], p[1:], color=f"C{i}", label=s.name)
-    axes[0].axhline(1 / 7, color="k", lw=0.6, ls="--", label="1/7")
-    axes[0].set_xlabel("spatial frequency (1/um)")
-    axes[0].set_ylabel("FRC (even vs odd projections)")
-    axes[0].set_title("Fourier ring correlation (dotted: half-bit)")
-    axes[1].set_xlabel("spatial frequency (1/um)")
-    axes[1].set_ylabel("NPS ((1/cm)² um²)")
+        axes[1].loglog(fn[1:], p[1:], color=plan_colour(i), label=s.name)
+    if curves and shared:
+        axes[0].plot(*thresholds[0], color="k", ls=":", lw=1.0,
+                     label="half-bit threshold (the same for every plan)")
+    axes[0].axhline(1 / 7, color="k", lw=0.8, ls="--", label="1/7 threshold")
+    axes[0].set_xlabel(label("spatial frequency", "1/µm"))
+    axes[0].set_ylabel(label("FRC, even vs odd projections", "1"))
+    axes[0].set_title("Fourier ring correlation")
+    axes[1].set_xlabel(label("spatial frequency", "1/µm"))
+    axes[1].set_ylabel(label("noise power spectrum", "µm²/cm²"))
     axes[1].set_title("Noise power spectrum of the reconstruction")
+    for axis in (axes[1].xaxis, axes[1].yaxis):
+        axis.set_major_locator(LogLocator(base=10, numticks=6))
+        axis.set_minor_formatter(NullFormatter())
     for a in axes:
-        a.legend(fontsize=8)
+        a.legend(loc="best")
         a.grid(alpha=0.3)
-    return save_figure(fig, out / "compare_frc_nps.png")
+    figure_title(fig, "resolution and noise", [s.name for s in studies])
+    return fig
 
 
-def _efficiency(records, out: Path) -> Path:
-    plt = _plt()
-    keys = [("dose_Gy", "dose (Gy)"), ("scan_time_h", "scan time (h)"),
-            ("cnr", "CNR grey/white"), ("cnr_per_sqrt_dose", "CNR per sqrt(Gy)")]
-    keys = [(k, l) for k, l in keys if all(r.get(k) is not None for r in records)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.8))
-    axes = np.atleast_1d(axes)
+def _efficiency(records):
+    from matplotlib.ticker import MaxNLocator
+    keys = [("dose_Gy", "dose", "Gy", ".3g"), ("scan_time_h", "scan time", "h", ".2g"),
+            ("cnr", "CNR grey/white", "1", ".3g"),
+            ("cnr_per_sqrt_dose", "CNR per √dose", "1/√Gy", ".3g")]
+    keys = [k for k in keys if all(r.get(k[0]) is not None for r in records)]
     names = [r["name"] for r in records]
-    for ax, (k, label) in zip(axes, keys):
-        vals = [r[k] for r in records]
-        ax.bar(range(len(vals)), vals, color=[f"C{i}" for i in range(len(vals))])
-        ax.set_xticks(range(len(vals)), [n[:18] for n in names], rotation=20, fontsize=7)
-        ax.set_title(label, fontsize=9)
-    fig.tight_layout()
-    return save_figure(fig, out / "compare_summary.png")
+    longest = max(len(n) for n in names)
+    fig, axes = new_figure(1, len(keys), width_in=2.3 * len(keys) + 0.07 * longest,
+                           height_in=1.4 + 0.45 * len(records), sharey=True)
+    axes = np.atleast_1d(axes)
+    y = np.arange(len(records))
+    for ax, (k, quantity, unit, fmt) in zip(axes, keys):
+        vals = [float(r[k]) for r in records]
+        bars = ax.barh(y, vals, color=[plan_colour(i) for i in y], height=0.6)
+        ax.bar_label(bars, labels=[f"{v:{fmt}}" for v in vals], padding=2, fontsize=7.5)
+        ax.set_xlim(0, 1.45 * max(max(vals), 1e-300))
+        ax.set_xlabel(label(quantity, unit))
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    figure_title(fig, "dose, time and image quality", names)
+    return fig
+
+
+def comparison_figures(results, records, studies) -> dict:
+    """The comparison's figures, name → matplotlib Figure: ``spectra``, ``detector_fill``
+    (when every plan has a detector), ``histograms``, ``slices``, ``frc_nps`` (with
+    studies) and ``summary``."""
+    figs = {"spectra": _spectra(results)}
+    if all(r.values.get("detector") for r in results):
+        figs["detector_fill"] = _fill(results)
+    if studies:
+        figs.update(histograms=_histograms(studies), slices=_slices(studies),
+                    frc_nps=_frc(studies))
+    figs["summary"] = _efficiency(records)
+    return figs
 
 
 def plot_comparison(results, records, studies, out_dir) -> list:
-    """Write the comparison figures into ``out_dir``; returns their paths."""
+    """Write the comparison figures into ``out_dir`` as ``compare_<name>.png``; returns their
+    paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plt = _plt()
-    paths = [_spectra(results, out)]
-    if all(r.values.get("detector") for r in results):
-        paths.append(_fill(results, out))
-    if studies:
-        paths += [_histograms(studies, out), _slices(studies, out), _frc(studies, out)]
-    paths.append(_efficiency(records, out))
-    plt.close("all")
-    return paths
+    return [save_figure(fig, out / f"compare_{name}.png")
+            for name, fig in comparison_figures(results, records, studies).items()]
