@@ -52,6 +52,19 @@ class Optic:
     mag_min: float
     mag_max: float
     na: float
+    f_number: float | None = None
+    transmission: float = 1.0  # fraction of the collected light reaching the camera
+
+    def na_at(self, mag: float | None) -> float:
+        """Object-side numerical aperture at magnification ``mag``.
+
+        A zoom lens given by its f-number N collects NA = M / (2 N (1 + M)) (working
+        f-number N (1 + M) on the image side, NA scaled by M to the object side; e.g.
+        Hecht, *Optics*, §5.3.3); a fixed optic has its stated NA.
+        """
+        if self.f_number is None or mag is None:
+            return self.na
+        return mag / (2.0 * self.f_number * (1.0 + mag))
 
     def check_magnification(self, mag: float, field: str) -> float:
         """Return ``mag`` if the optic reaches it, else raise a PlanError naming the range."""
@@ -128,6 +141,7 @@ class Beamline:
     scintillators: dict = field(default_factory=dict)
     defaults: AcquisitionDefaults = AcquisitionDefaults()
     _aliases: dict = field(default_factory=dict, repr=False)
+    rod_filters: tuple | None = None  # (rod diameter, beam height at the filters) in m
 
     def _lookup(self, table: str, name: str, field: str):
         key = _norm(name)
@@ -246,15 +260,32 @@ def _build(d: dict, where: str) -> Beamline:
     else:
         raise BeamlineError(f"{ctx}.type: {stype!r} is not allowed; use bending_magnet or "
                             f"monochromatic")
-    filters = tuple(parse_layer(f, f"beamline {where}: beamline_filters[{i}]")
+    rods = d.get("rod_filters")
+    rod_filters = None
+    if rods is not None:
+        if not isinstance(rods, dict) or set(rods) - {"diameter", "beam_height"}:
+            raise BeamlineError(f"beamline {where}: rod_filters: expected {{diameter, "
+                                f"beam_height}}, e.g. {{diameter: 4 mm, beam_height: 2.2 mm}}")
+        rod_filters = (length_m(req(rods, "diameter", "rod_filters."),
+                                f"beamline {where}: rod_filters.diameter"),
+                       length_m(req(rods, "beam_height", "rod_filters."),
+                                f"beamline {where}: rod_filters.beam_height"))
+    filters = tuple(parse_layer(f, f"beamline {where}: beamline_filters[{i}]", rod_filters)
                     for i, f in enumerate(d.get("beamline_filters") or []))
     optics, cameras, scints = {}, {}, {}
     aliases = {"optics": {}, "cameras": {}, "scintillators": {}}
+    throughput = float(d.get("optics_transmission", 1.0))
+    if not 0 < throughput <= 1:
+        raise BeamlineError(f"beamline {where}: optics_transmission must be in (0, 1], "
+                            f"got {throughput}")
     for name, o in (d.get("optics") or {}).items():
         mag = req(o, "magnification", f"optics.{name}.")
         lo, hi = (mag, mag) if not isinstance(mag, (list, tuple)) else (mag[0], mag[1])
+        f_number = o.get("f_number")
         optics[name] = Optic(name, o.get("type", "fixed"), float(lo), float(hi),
-                             float(o.get("na", 0.1)))
+                             float(o.get("na", 0.1)),
+                             None if f_number is None else float(f_number),
+                             float(o.get("transmission", throughput)))
         for a in (name, *o.get("aliases", [])):
             aliases["optics"][_norm(a)] = name
     for name, c in (d.get("cameras") or {}).items():
@@ -286,7 +317,7 @@ def _build(d: dict, where: str) -> Beamline:
         vertical_step_m=length_m(a.get("vertical_step", "5 mm"),
                                  "acquisition_defaults.vertical_step"))
     return Beamline(str(d.get("name", where)), src, filters, optics, cameras, scints, defaults,
-                    aliases)
+                    aliases, rod_filters)
 
 
 def parse_monochromatic(s: dict, ctx: str) -> Source:

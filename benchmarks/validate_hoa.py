@@ -50,7 +50,22 @@ def compare(record: dict) -> dict:
     if scan.get("scan_time") and scan.get("n_frames") and scan.get("latency_time"):
         row["time_err"] = 100 * (v["time_per_tomogram_s"] / scan["scan_time"] - 1)
     if v.get("detector"):
-        row["flat_fill"] = v["detector"]["fill_fraction"]
+        det = v["detector"]
+        if (result.plan.detector.optic.type == "zoom" and scan.get("pixel_size")
+                and scan.get("optic_magnification")):
+            # A zoom optic's recorded magnification is its nominal dial value; the recorded
+            # pixel size is calibrated. Light collection follows the true magnification.
+            plan = plan_dict_from_hoa(record)
+            plan["detector"].pop("magnification")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    det = evaluate(parse_plan(plan), warn=False).values["detector"]
+                except HipctError:
+                    det = None
+        if det is not None:
+            row["flat_fill"] = det["fill_fraction"]
+            row["saturated"] = det["saturated"]
     return row
 
 

@@ -111,8 +111,9 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         v["sample_transmission"] = (behind.total / filtered.total) if filtered.total > 0 else 0.0
     v["mean_energy_incident_keV"] = filtered.mean_energy_kev()
     v["definition_mean_detected_energy"] = (
-        "mean of E weighted by the energy deposited in the scintillator, "
-        "Φ(E)·T(E)·E·(1-exp(-μt))·μen/μ; 'photon_mean_*' weight by absorbed photons")
+        "mean of E weighted by the energy deposited in the scintillator, Φ(E)·T(E)·E_dep(E), "
+        "E_dep with escape or reabsorption of fluorescence and Compton photons in the screen; "
+        "'photon_mean_*' weight by absorbed photons")
 
     # --- geometry ----------------------------------------------------------------------------
     z1, z2 = plan.source_to_sample_m, plan.propagation_distance_m
@@ -248,8 +249,8 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     # --- detector dynamic range ----------------------------------------------------------------
     if d is not None and voxel is not None:
         pixel_area_mm2 = (voxel * 1e3) ** 2
-        eff = det.collection_efficiency(d.optic.na, d.screen.kind.refractive_index) \
-            * d.camera.quantum_efficiency
+        eff = det.collection_efficiency(d.optic.na_at(optic_mag), d.screen.kind.refractive_index) \
+            * d.optic.transmission * d.camera.quantum_efficiency
         ly = d.screen.kind.light_yield_per_mev
         flat_e = det.electrons_per_pixel(filtered, e_dep, pixel_area_mm2, t_sub, ly, eff)
         sample_e = det.electrons_per_pixel(behind, e_dep, pixel_area_mm2, t_sub, ly, eff)
@@ -316,7 +317,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
             v["paganin_length_um"] = L * 1e6
             v["paganin_length_px"] = L / voxel
     if d is not None and voxel is not None:
-        scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na) / mag
+        scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na_at(optic_mag)) / mag
         pen = geo.penumbral_blur_m(2.3548 * plan.source.size_rms_h_m, z1, z2) * 1e6
         res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2)
         v["blur_um"] = {"pixel_nyquist": 2 * voxel * 1e6, "scintillator": scint,

@@ -33,7 +33,8 @@ PLAN_KEYS = {
     "ring_current": "storage-ring current, e.g. 200 mA (default: the beamline's)",
     "source_to_sample": "z1, e.g. 178 m (default: the beamline's)",
     "propagation_distance": "z2 sample-to-detector, e.g. 20 m",
-    "filters": "list of 'MATERIAL THICKNESS' or {material, thickness, density, rods}",
+    "filters": "list of 'MATERIAL THICKNESS' or {material, thickness, density, rods, "
+               "rod_diameter, beam_height}",
     "detector": "{camera, optic, scintillator, binning, magnification, roi}; omit for dose only",
     "voxel_size": "target voxel size, e.g. 20.07 um (solves a zoom optic's magnification)",
     "sample": "{layers: [...], tissue: NAME, height: LENGTH}",
@@ -172,7 +173,8 @@ def parse_plan(data: dict) -> Plan:
     filters = data.get("filters") or []
     if not isinstance(filters, list):
         raise PlanError("filters: expected a list, e.g. [sapphire 10 mm, Ag 0.2 mm]")
-    filter_layers = tuple(parse_layer(f, f"filters[{i}]") for i, f in enumerate(filters))
+    filter_layers = tuple(parse_layer(f, f"filters[{i}]", beamline.rod_filters)
+                          for i, f in enumerate(filters))
 
     voxel = None
     if data.get("voxel_size") is not None:
