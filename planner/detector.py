@@ -195,6 +195,12 @@ def deposited_energy_kev(material: Material, thickness_m: float, energy_kev) -> 
     energy_kev : array_like
     """
     e = np.atleast_1d(np.asarray(energy_kev, dtype=float))
+    return _deposited(material, float(thickness_m), tuple(e.tolist())).copy()
+
+
+@lru_cache(maxsize=256)
+def _deposited(material: Material, thickness_m: float, energy_key: tuple) -> np.ndarray:
+    e = np.asarray(energy_key, dtype=float)
     it = screen_interactions(material, e)
     absorbed = -np.expm1(-it.mu_per_cm * thickness_m * 100.0)
     u = 0.5 * (_DEPTH_NODES + 1.0)
