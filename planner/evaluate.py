@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hipct.errors import HipctWarning, PlanError
+from hipct.physics import PhaseRetrieval
 
 from . import detector as det
 from . import geometry as geo
@@ -40,6 +41,7 @@ class PlanResult:
     transmission_curves: dict  # name -> array over energy
     values: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    phase_retrieval: PhaseRetrieval | None = None
 
     def to_json(self) -> dict:
         """The machine-readable report (``hipct plan --json``)."""
@@ -310,12 +312,18 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         v["tissue_delta_over_beta"] = float(dl[0] / bt[0])
     db = plan.delta_beta if plan.delta_beta is not None else v.get("tissue_delta_over_beta")
     v["delta_beta"] = db
+    phase = None
     if voxel is not None and e_ref and z2 > 0:
         v["fresnel_number"] = geo.fresnel_number(voxel, e_ref, z_eff)
         if db:
-            L = geo.paganin_length_m(e_ref, z_eff, db)
+            basis = ("mean detected energy behind the sample"
+                     if v["mean_detected_energy_sample_keV"] else
+                     "mean incident energy behind the filters (no detector)")
+            phase = PhaseRetrieval(float(e_ref), z_eff, voxel, float(db), basis)
+            L = phase.paganin_length_m
             v["paganin_length_um"] = L * 1e6
             v["paganin_length_px"] = L / voxel
+            v["phase_retrieval"] = phase.to_dict()
     if d is not None and voxel is not None:
         scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na_at(optic_mag)) / mag
         pen = geo.penumbral_blur_m(2.3548 * plan.source.size_rms_h_m, z1, z2) * 1e6
@@ -324,7 +332,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
                         "source_penumbra": pen}
         v["expected_resolution_um"] = res
 
-    result = PlanResult(plan, energy, spectra, curves, v, notes)
+    result = PlanResult(plan, energy, spectra, curves, v, notes, phase)
     if warn:
         for n in notes:
             warnings.warn(n, HipctWarning, stacklevel=2)
