@@ -162,8 +162,9 @@ def test_from_hoa_several_datasets_json_lines_in_order(capsys):
     assert code == 0
     rows = [json.loads(line) for line in out.strip().splitlines()]
     assert [r["name"] for r in rows] == names
-    # Recorded energies 109.6 and 61.9 keV; within 8 %.
-    assert rows[0]["mean_detected_energy_keV"] == pytest.approx(109.6, rel=0.08)
+    # Recorded energies 109.6 and 61.9 keV; within 10 % and 8 % (the catalogue records the
+    # first one's BM18 filters and screen elsewhere as 100.0 and 108.8 keV).
+    assert rows[0]["mean_detected_energy_keV"] == pytest.approx(109.6, rel=0.10)
     assert rows[1]["mean_detected_energy_keV"] == pytest.approx(61.9, rel=0.08)
 
 
