@@ -90,6 +90,7 @@ class Camera:
     bit_depth: int
     quantum_efficiency: float
     binnings: tuple
+    latency_s: float = 0.0  # dead time between sub-frames (read-out), beam on
 
     @property
     def gain_e_per_adu(self) -> float:
@@ -121,7 +122,6 @@ class Screen:
 class AcquisitionDefaults:
     """Beamline habits used where a plan is silent."""
 
-    latency_fraction: float = 0.1
     n_ref: int = 101
     ref_groups: int = 2
     n_dark: int = 20
@@ -296,7 +296,9 @@ def _build(d: dict, where: str) -> Beamline:
                      f"beamline {where}: cameras.{name}.pixel_size"),
             float(c.get("full_well", 30000)), float(c.get("read_noise", 1.5)),
             int(c.get("bit_depth", 16)), float(c.get("quantum_efficiency", 0.7)),
-            tuple(c.get("binning", [1, 2, 4])))
+            tuple(c.get("binning", [1, 2, 4])),
+            time_s(c.get("latency", "0 s"), f"beamline {where}: cameras.{name}.latency",
+                   allow_zero=True))
         for a in (name, *c.get("aliases", [])):
             aliases["cameras"][_norm(a)] = name
     for name, sc in (d.get("scintillators") or {}).items():
@@ -309,7 +311,6 @@ def _build(d: dict, where: str) -> Beamline:
             aliases["scintillators"][_norm(a)] = name
     a = d.get("acquisition_defaults") or {}
     defaults = AcquisitionDefaults(
-        latency_fraction=float(a.get("latency_fraction", 0.1)),
         n_ref=int(a.get("n_ref", 101)), ref_groups=int(a.get("ref_groups", 2)),
         n_dark=int(a.get("n_dark", 20)),
         overhead_per_scan_s=time_s(a.get("overhead_per_scan", "120 s"),

@@ -118,7 +118,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         "'photon_mean_*' weight by absorbed photons")
 
     # --- geometry ----------------------------------------------------------------------------
-    z1, z2 = plan.source_to_sample_m, plan.propagation_distance_m
+    z1, z2 = plan.source_to_sample_m, plan.propagation_distance_m or 0.0
     mag = geo.xray_magnification(z1, z2)
     z_eff = geo.effective_distance_m(z1, z2)
     v["xray_magnification"] = mag
@@ -207,7 +207,9 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     t_sub = acq.subframe_time_s
     if t_sub is None:
         raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms'")
-    t_lat = acq.latency_s if acq.latency_s is not None else defaults.latency_fraction * t_sub
+    # latency: the camera's read-out dead time (no camera, no read-out: a dose-only plan)
+    t_lat = (acq.latency_s if acq.latency_s is not None
+             else d.camera.latency_s if d is not None else 0.0)
     times = scan_time(n_proj, acq.subframes, t_sub, t_lat,
                       n_ref=acq.n_ref if acq.n_ref is not None else defaults.n_ref,
                       ref_groups=acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups,

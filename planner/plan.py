@@ -166,10 +166,11 @@ def parse_plan(data: dict) -> Plan:
     z1 = source.source_to_sample_m
     if "source_to_sample" in data:
         z1 = _length(data["source_to_sample"], "source_to_sample")
-    if "propagation_distance" not in data:
+    if "propagation_distance" not in data and data.get("detector") is not None:
         raise PlanError("propagation_distance: missing; the sample-to-detector distance, "
-                        "e.g. '5 m'")
-    z2 = _length(data["propagation_distance"], "propagation_distance", allow_zero=True)
+                        "e.g. '5 m' (a dose-only plan, without a detector, needs none)")
+    z2 = _length(data.get("propagation_distance", "0 m"), "propagation_distance",
+                 allow_zero=True)
     filters = data.get("filters") or []
     if not isinstance(filters, list):
         raise PlanError("filters: expected a list, e.g. [sapphire 10 mm, Ag 0.2 mm]")

@@ -14,8 +14,10 @@ def _f(x, fmt=".4g", unit=""):
 def format_report(result) -> str:
     """Multi-line report with units, grouped as a beamline scientist reads a plan."""
     p, v = result.plan, result.values
-    lines = [f"Plan '{p.name}' on {p.beamline.name}", ""]
     src = p.source
+    where = (f"with a monochromatic source ({src.energy_kev:.4g} keV)"
+             if src.type == "monochromatic" else f"on {p.beamline.name}")
+    lines = [f"Plan '{p.name}' {where}", ""]
     if src.type == "monochromatic":
         lines.append(f"Source        monochromatic {src.energy_kev:.4g} keV, "
                      f"{src.flux_per_s:.3g} ph/s over {src.beam_area_mm2:.3g} mm²")

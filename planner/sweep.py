@@ -327,7 +327,7 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     t = spec.subframe_times_s[None, None, :]
     defaults = plan.beamline.defaults
     t_lat = (acq.latency_s if acq.latency_s is not None
-             else defaults.latency_fraction * t)
+             else plan.detector.camera.latency_s if plan.detector is not None else 0.0)
     frame = acq.subframes * (t + t_lat)
     n_proj = geo["n_proj"][None, :, None]
     stages = geo["stages"][None, :, None]
