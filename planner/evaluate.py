@@ -329,9 +329,11 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     if d is not None and voxel is not None:
         scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na_at(optic_mag)) / mag
         pen = geo.penumbral_blur_m(2.3548 * plan.source.size_rms_h_m, z1, z2) * 1e6
-        res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2)
+        pag = (geo.paganin_blur_fwhm_m(phase.paganin_length_m) * 1e6 if phase is not None
+               else 0.0)
+        res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2 + pag ** 2)
         v["blur_um"] = {"pixel_nyquist": 2 * voxel * 1e6, "scintillator": scint,
-                        "source_penumbra": pen}
+                        "source_penumbra": pen, "phase_retrieval": pag}
         v["expected_resolution_um"] = res
 
     result = PlanResult(plan, energy, spectra, curves, v, notes, phase)

@@ -54,7 +54,7 @@ def format_report(result) -> str:
         b = v["blur_um"]
         lines.append(f"  expected resolution   {v['expected_resolution_um']:.3g} µm  (2 voxels "
                      f"{b['pixel_nyquist']:.3g}, scintillator {b['scintillator']:.3g}, source "
-                     f"{b['source_penumbra']:.3g} µm)")
+                     f"{b['source_penumbra']:.3g}, phase retrieval {b['phase_retrieval']:.3g} µm)")
     lines.append(f"  projections           {v['n_projections']}"
                  + (f" (recommended ≥ {v['recommended_projections']})"
                     if v.get("recommended_projections") else ""))

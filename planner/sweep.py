@@ -41,7 +41,7 @@ import numpy as np
 from hipct.errors import PlanError
 
 from .evaluate import evaluate
-from .geometry import wavelength_m
+from .geometry import paganin_blur_fwhm_m, wavelength_m
 from .layers import parse_layer
 from .materials import delta_beta as material_delta_beta
 from .plan import Plan
@@ -358,7 +358,8 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     full = plan.detector.camera.full_well_e
     shape = (F, D, spec.subframe_times_s.size)
     res = np.sqrt((2 * voxel * 1e6) ** 2 + geo["scint"][None, :, None] ** 2
-                  + geo["pen"][None, :, None] ** 2)
+                  + geo["pen"][None, :, None] ** 2
+                  + (paganin_blur_fwhm_m(paganin_m) * 1e6) ** 2)         # as evaluate()
 
     def full_grid(a):
         return np.broadcast_to(a, shape).ravel()
