@@ -32,7 +32,7 @@ PLAN_KEYS = {
               "flux: 1e11 1/s, beam_size: 1 mm x 1 mm}",
     "ring_current": "storage-ring current, e.g. 200 mA (default: the beamline's)",
     "source_to_sample": "z1, e.g. 178 m (default: the beamline's)",
-    "propagation_distance": "z2 sample-to-detector, e.g. 20 m",
+    "propagation_distance": "z2 sample-to-detector, e.g. 20 m (not needed without a detector)",
     "filters": "list of 'MATERIAL THICKNESS' or {material, thickness, density, rods, "
                "rod_diameter, beam_height}",
     "detector": "{camera, optic, scintillator, binning, magnification, roi}; omit for dose only",

@@ -93,14 +93,18 @@ def _axis(spec, field: str, parse) -> np.ndarray:
     return np.array([parse(spec, field)], dtype=float)
 
 
-def _filter_sets(spec) -> list:
-    """Filter sets: a list of lists, or ``{base: [...], grid: {MATERIAL: [thicknesses]}}``."""
+def _filter_sets(spec, rod_defaults=None) -> list:
+    """Filter sets: a list of lists, or ``{base: [...], grid: {MATERIAL: [thicknesses]}}``.
+
+    ``rod_defaults``: the beamline's rod diameter and beam height at the filters (m).
+    """
     if isinstance(spec, dict):
         unknown = set(spec) - {"base", "grid"}
         if unknown:
             raise PlanError(f"sweep filters: unknown key(s) {', '.join(sorted(unknown))}; "
                             "allowed: base, grid")
-        base = [parse_layer(f, f"filters.base[{i}]") for i, f in enumerate(spec.get("base", []))]
+        base = [parse_layer(f, f"filters.base[{i}]", rod_defaults)
+                for i, f in enumerate(spec.get("base", []))]
         grid = spec.get("grid") or {}
         if not isinstance(grid, dict) or not grid:
             raise PlanError("sweep filters.grid: expected {MATERIAL: [thickness, ...]}")
@@ -108,7 +112,7 @@ def _filter_sets(spec) -> list:
         options = []
         for name in names:
             values = grid[name] if isinstance(grid[name], list) else [grid[name]]
-            options.append([parse_layer(f"{name} {t}", f"filters.grid.{name}")
+            options.append([parse_layer(f"{name} {t}", f"filters.grid.{name}", rod_defaults)
                             if not _is_zero(t) else None for t in values])
         sets = []
         for combo in product(*options):
@@ -122,7 +126,7 @@ def _filter_sets(spec) -> list:
     sets = []
     for i, entry in enumerate(spec):
         entry = entry if isinstance(entry, list) else [entry]
-        layers = tuple(parse_layer(f, f"filters[{i}]") for f in entry)
+        layers = tuple(parse_layer(f, f"filters[{i}]", rod_defaults) for f in entry)
         sets.append((", ".join(_label(l) for l in layers) or "none", layers))
     return sets
 
@@ -153,7 +157,7 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
         raise PlanError(f"sweep: unknown key(s) {', '.join(sorted(unknown))}; allowed: "
                         "filters, propagation_distance, subframe_time")
     if "filters" in data:
-        filters = _filter_sets(data["filters"])
+        filters = _filter_sets(data["filters"], plan.beamline.rod_filters)
     else:
         filters = [("plan filters", tuple(plan.filters))]
     z2 = (_axis(data["propagation_distance"], "propagation_distance",

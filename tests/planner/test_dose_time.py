@@ -44,7 +44,7 @@ def test_time_model_against_hoa_overview_record():
 def _dose_only_plan(**acq):
     from hipct.planner.plan import parse_plan
     return parse_plan({
-        "name": "nano", "beamline": "BM18",
+        "name": "nano",
         "source": {"type": "monochromatic", "energy": "11 keV", "flux": "1e11 1/s",
                    "beam_size": "1 mm x 1 mm"},
         "sample": {"layers": ["water 1 mm"], "tissue": "water"},
@@ -87,3 +87,22 @@ def test_latency_is_the_camera_constant_not_a_fraction_of_the_subframe():
     # an explicit latency in the plan wins
     v = evaluate(_dose_only_plan(latency="1 s"), warn=False).values
     assert v["dose_Gy"] == pytest.approx(53.0 * 100 * 11.0, rel=0.005)
+
+
+def test_dose_only_plan_from_the_command_line(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from hipct.cli import main
+    path = tmp_path / "nano.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "nano",
+        "source": {"type": "monochromatic", "energy": "11 keV", "flux": "1e11 1/s",
+                   "beam_size": "1 mm x 1 mm"},
+        "sample": {"layers": ["water 1 mm"]},
+        "acquisition": {"projections": 100, "subframe_time": "10 s"}}))
+    assert main(["plan", str(path), "--json"]) == 0
+    v = json.loads(capsys.readouterr().out)
+    assert v["dose_Gy"] == pytest.approx(53.0 * 1000.0, rel=0.005)
+    assert v["detector"] is None and v["mean_detected_energy_keV"] is None
