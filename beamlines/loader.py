@@ -91,6 +91,16 @@ class Camera:
     quantum_efficiency: float
     binnings: tuple
     latency_s: float = 0.0  # dead time between sub-frames (read-out), beam on
+    binning_mode: str = "digital"  # "digital": n x n pixels summed after read-out (sCMOS)
+
+    def full_well_binned_e(self, binning: int) -> float:
+        """Full well of one binned pixel (electrons).
+
+        Digital binning (sCMOS) sums n² pixels read out separately, each with its own well:
+        n² × the pixel's full well. Charge binning sums the charge in one output node, whose
+        capacity is taken as one pixel's full well.
+        """
+        return self.full_well_e * (binning ** 2 if self.binning_mode == "digital" else 1)
 
     @property
     def gain_e_per_adu(self) -> float:
@@ -142,6 +152,7 @@ class Beamline:
     defaults: AcquisitionDefaults = AcquisitionDefaults()
     _aliases: dict = field(default_factory=dict, repr=False)
     rod_filters: tuple | None = None  # (rod diameter, beam height at the filters) in m
+    propagation_medium: str | None = "air"  # between sample and screen; None: vacuum
 
     def _lookup(self, table: str, name: str, field: str):
         key = _norm(name)
@@ -290,6 +301,10 @@ def _build(d: dict, where: str) -> Beamline:
             aliases["optics"][_norm(a)] = name
     for name, c in (d.get("cameras") or {}).items():
         nx, ny = req(c, "format", f"cameras.{name}.")
+        mode = c.get("binning_mode", "digital")
+        if mode not in ("digital", "charge"):
+            raise BeamlineError(f"beamline {where}: cameras.{name}.binning_mode: {mode!r} is not "
+                                f"allowed; use digital or charge")
         cameras[name] = Camera(
             name, int(nx), int(ny),
             length_m(req(c, "pixel_size", f"cameras.{name}."),
@@ -298,7 +313,7 @@ def _build(d: dict, where: str) -> Beamline:
             int(c.get("bit_depth", 16)), float(c.get("quantum_efficiency", 0.7)),
             tuple(c.get("binning", [1, 2, 4])),
             time_s(c.get("latency", "0 s"), f"beamline {where}: cameras.{name}.latency",
-                   allow_zero=True))
+                   allow_zero=True), mode)
         for a in (name, *c.get("aliases", [])):
             aliases["cameras"][_norm(a)] = name
     for name, sc in (d.get("scintillators") or {}).items():
@@ -317,8 +332,14 @@ def _build(d: dict, where: str) -> Beamline:
                                    "acquisition_defaults.overhead_per_scan", allow_zero=True),
         vertical_step_m=length_m(a.get("vertical_step", "5 mm"),
                                  "acquisition_defaults.vertical_step"))
+    medium = d.get("propagation_medium", "air")
+    if medium is not None and str(medium).strip().lower() in ("vacuum", "none", ""):
+        medium = None
+    if medium is not None:
+        from hipct.planner.materials import resolve_material
+        resolve_material(str(medium), field=f"beamline {where}: propagation_medium")
     return Beamline(str(d.get("name", where)), src, filters, optics, cameras, scints, defaults,
-                    aliases, rod_filters)
+                    aliases, rod_filters, None if medium is None else str(medium))
 
 
 def parse_monochromatic(s: dict, ctx: str) -> Source:

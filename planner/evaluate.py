@@ -87,6 +87,17 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
     behind = filtered * t_sample
     spectra = {"source": src, "filtered": filtered, "behind sample": behind}
     curves = {"filters": t_filters, "sample": t_sample}
+    # The propagation distance is in the beamline's propagation medium (air unless the
+    # beamline file says vacuum): Beer-Lambert over z2 between the sample and the screen.
+    medium = plan.beamline.propagation_medium
+    z2_m = plan.propagation_distance_m or 0.0
+    if medium is not None and z2_m > 0:
+        t_medium = transmission([Layer(resolve_material(medium), z2_m, z2_m, medium)], energy)
+        curves[f"{medium} over the propagation distance"] = t_medium
+    else:
+        t_medium = np.ones_like(energy)
+    at_screen = filtered * t_medium  # open beam at the screen
+    behind_at_screen = behind * t_medium
 
     # --- detector: energy actually seen ------------------------------------------------------
     d = plan.detector
@@ -95,16 +106,17 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         absorbed = det.absorbed_fraction(d.screen_material, d.screen.thickness_m, energy)
         curves["scintillator absorption"] = absorbed
         dep_fraction = e_dep / np.maximum(energy, 1e-12)
-        spectra["absorbed in screen x E_dep/E (open beam)"] = filtered * dep_fraction
-        spectra["absorbed in screen x E_dep/E (behind sample)"] = behind * dep_fraction
-        v["mean_detected_energy_keV"] = det.mean_detected_energy_kev(filtered, e_dep)
-        v["mean_detected_energy_sample_keV"] = det.mean_detected_energy_kev(behind, e_dep)
-        v["photon_mean_detected_energy_keV"] = det.photon_weighted_mean_energy_kev(filtered,
+        spectra["absorbed in screen x E_dep/E (open beam)"] = at_screen * dep_fraction
+        spectra["absorbed in screen x E_dep/E (behind sample)"] = behind_at_screen * dep_fraction
+        v["mean_detected_energy_keV"] = det.mean_detected_energy_kev(at_screen, e_dep)
+        v["mean_detected_energy_sample_keV"] = det.mean_detected_energy_kev(behind_at_screen,
+                                                                            e_dep)
+        v["photon_mean_detected_energy_keV"] = det.photon_weighted_mean_energy_kev(at_screen,
                                                                                  absorbed)
         v["photon_mean_detected_energy_sample_keV"] = det.photon_weighted_mean_energy_kev(
-            behind, absorbed)
-        signal_open = float((filtered.photons_per_s_mm2 * e_dep).sum())
-        signal_behind = float((behind.photons_per_s_mm2 * e_dep).sum())
+            behind_at_screen, absorbed)
+        signal_open = float((at_screen.photons_per_s_mm2 * e_dep).sum())
+        signal_behind = float((behind_at_screen.photons_per_s_mm2 * e_dep).sum())
         v["sample_transmission"] = signal_behind / signal_open if signal_open > 0 else 0.0
     else:
         e_dep = None
@@ -256,20 +268,22 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         eff = det.collection_efficiency(d.optic.na_at(optic_mag), d.screen.kind.refractive_index) \
             * d.optic.transmission * d.camera.quantum_efficiency
         ly = d.screen.kind.light_yield_per_mev
-        flat_e = det.electrons_per_pixel(filtered, e_dep, pixel_area_mm2, t_sub, ly, eff)
-        sample_e = det.electrons_per_pixel(behind, e_dep, pixel_area_mm2, t_sub, ly, eff)
-        full = d.camera.full_well_e
-        gain = d.camera.gain_e_per_adu
+        flat_e = det.electrons_per_pixel(at_screen, e_dep, pixel_area_mm2, t_sub, ly, eff)
+        sample_e = det.electrons_per_pixel(behind_at_screen, e_dep, pixel_area_mm2, t_sub, ly,
+                                           eff)
+        full = d.camera.full_well_binned_e(d.binning)  # a binned pixel's well
+        gain = full / (2 ** d.camera.bit_depth - 1)  # the binned well onto the ADC range
         fill = flat_e / full
         medium_e = None
         if tissue_idx and plan.sample.medium is not None:
             swapped = [Layer(plan.sample.medium, l.thickness_m, l.nominal_m, l.label)
                        if i in tissue_idx else l for i, l in enumerate(layers)]
-            medium_only = filtered * transmission(swapped, energy)
+            medium_only = at_screen * transmission(swapped, energy)
             medium_e = det.electrons_per_pixel(medium_only, e_dep, pixel_area_mm2, t_sub, ly, eff)
         grey_tissue = (abs(medium_e - sample_e) / gain) if medium_e is not None else None
-        xray_flat = float((filtered.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
-        xray_behind = float((behind.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
+        xray_flat = float((at_screen.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
+        xray_behind = (float((behind_at_screen.photons_per_s_mm2 * absorbed).sum())
+                       * pixel_area_mm2 * t_sub)
         e_per_x = flat_e / xray_flat if xray_flat > 0 else 0.0
         snr = det.snr_per_projection(xray_behind * acq.subframes, e_per_x, d.camera.read_noise_e,
                                      acq.subframes)
