@@ -91,16 +91,18 @@ class Camera:
     quantum_efficiency: float
     binnings: tuple
     latency_s: float = 0.0  # dead time between sub-frames (read-out), beam on
-    binning_mode: str = "digital"  # "digital": n x n pixels summed after read-out (sCMOS)
+    binned_bit_depth: int | None = None  # output word of a binned pixel; None: bit_depth
 
     def full_well_binned_e(self, binning: int) -> float:
-        """Full well of one binned pixel (electrons).
+        """Largest signal one binned pixel records (electrons).
 
-        Digital binning (sCMOS) sums n² pixels read out separately, each with its own well:
-        n² × the pixel's full well. Charge binning sums the charge in one output node, whose
-        capacity is taken as one pixel's full well.
+        The camera bins digitally (sCMOS): the n² pixels are read out, each with its own well,
+        and summed in an output word of ``binned_bit_depth`` bits at the pixel's gain. The
+        binned pixel saturates at min(n² × full well, (2^bits - 1) × gain): with a 16-bit word
+        and the gain mapping one pixel's well onto 16 bits, one pixel's full well.
         """
-        return self.full_well_e * (binning ** 2 if self.binning_mode == "digital" else 1)
+        bits = self.bit_depth if self.binned_bit_depth is None else self.binned_bit_depth
+        return min(self.full_well_e * binning ** 2, (2 ** bits - 1) * self.gain_e_per_adu)
 
     @property
     def gain_e_per_adu(self) -> float:
@@ -301,10 +303,10 @@ def _build(d: dict, where: str) -> Beamline:
             aliases["optics"][_norm(a)] = name
     for name, c in (d.get("cameras") or {}).items():
         nx, ny = req(c, "format", f"cameras.{name}.")
-        mode = c.get("binning_mode", "digital")
-        if mode not in ("digital", "charge"):
-            raise BeamlineError(f"beamline {where}: cameras.{name}.binning_mode: {mode!r} is not "
-                                f"allowed; use digital or charge")
+        binned_bits = c.get("binned_bit_depth")
+        if binned_bits is not None and (not isinstance(binned_bits, int) or binned_bits < 1):
+            raise BeamlineError(f"beamline {where}: cameras.{name}.binned_bit_depth: expected a "
+                                f"positive integer (e.g. 16 or 32), got {binned_bits!r}")
         cameras[name] = Camera(
             name, int(nx), int(ny),
             length_m(req(c, "pixel_size", f"cameras.{name}."),
@@ -313,7 +315,7 @@ def _build(d: dict, where: str) -> Beamline:
             int(c.get("bit_depth", 16)), float(c.get("quantum_efficiency", 0.7)),
             tuple(c.get("binning", [1, 2, 4])),
             time_s(c.get("latency", "0 s"), f"beamline {where}: cameras.{name}.latency",
-                   allow_zero=True), mode)
+                   allow_zero=True), binned_bits)
         for a in (name, *c.get("aliases", [])):
             aliases["cameras"][_norm(a)] = name
     for name, sc in (d.get("scintillators") or {}).items():

@@ -272,7 +272,7 @@ def evaluate(plan: Plan, *, warn: bool = True) -> PlanResult:
         sample_e = det.electrons_per_pixel(behind_at_screen, e_dep, pixel_area_mm2, t_sub, ly,
                                            eff)
         full = d.camera.full_well_binned_e(d.binning)  # a binned pixel's well
-        gain = full / (2 ** d.camera.bit_depth - 1)  # the binned well onto the ADC range
+        gain = d.camera.gain_e_per_adu
         fill = flat_e / full
         medium_e = None
         if tissue_idx and plan.sample.medium is not None:
