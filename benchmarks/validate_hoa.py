@@ -43,6 +43,10 @@ def compare(record: dict) -> dict:
         result = evaluate(parse_plan(plan_dict_from_hoa(record)), warn=False)
     v = result.values
     row = {"name": record["name"], "beamline": scan["beamline"]}
+    if result.plan.detector is not None:
+        d = result.plan.detector
+        row.update(camera=d.camera.name, optic=d.optic.name, screen=d.screen.label,
+                   binning=d.binning)
     if scan.get("energy") and v.get("mean_detected_energy_keV") and scan.get("filters"):
         row["energy_pred"] = v["mean_detected_energy_keV"]
         row["energy_rec"] = scan["energy"]
@@ -196,7 +200,7 @@ def main(argv=None) -> int:
         for bl, s in summary[key].items():
             print(f"  {label:22s} {bl}: n = {s['n']:3d}   bias {s['bias_%']:+6.2f} % "
                   f"[{s['bias_ci_%'][0]:+.2f}, {s['bias_ci_%'][1]:+.2f}]   "
-                  f"median |error| {s['median_%']:5.2f} % "
+                  f"median |error| {s['median_%']:6.3f} % "
                   f"[{s['median_ci_%'][0]:.2f}, {s['median_ci_%'][1]:.2f}]   "
                   f"90th percentile {s['p90_%']:6.2f} % "
                   f"[{s['p90_ci_%'][0]:.2f}, {s['p90_ci_%'][1]:.2f}]")
