@@ -17,7 +17,7 @@ from pathlib import Path
 from hipct.errors import PlanError
 
 __all__ = ["catalogue_dir", "catalogue_names", "load_hoa_record", "plan_dict_from_hoa",
-           "hoa_scan_block"]
+           "exposure_is_per_subframe", "hoa_scan_block"]
 
 _HOA_SENSOR = {"IRIS15": "Iris15"}
 _HOA_SCINTILLATOR = {"LuAG": "LuAG:Ce", "LSO": "LSO:Ce", "LYSO": "LySO:Ce"}
