@@ -52,6 +52,19 @@ class Optic:
     mag_min: float
     mag_max: float
     na: float
+    f_number: float | None = None
+    transmission: float = 1.0  # fraction of the collected light reaching the camera
+
+    def na_at(self, mag: float | None) -> float:
+        """Object-side numerical aperture at magnification ``mag``.
+
+        A zoom lens given by its f-number N collects NA = M / (2 N (1 + M)) (working
+        f-number N (1 + M) on the image side, NA scaled by M to the object side; e.g.
+        Hecht, *Optics*, §5.3.3); a fixed optic has its stated NA.
+        """
+        if self.f_number is None or mag is None:
+            return self.na
+        return mag / (2.0 * self.f_number * (1.0 + mag))
 
     def check_magnification(self, mag: float, field: str) -> float:
         """Return ``mag`` if the optic reaches it, else raise a PlanError naming the range."""
@@ -77,6 +90,19 @@ class Camera:
     bit_depth: int
     quantum_efficiency: float
     binnings: tuple
+    latency_s: float = 0.0  # dead time between sub-frames (read-out), beam on
+    binned_bit_depth: int | None = None  # output word of a binned pixel; None: bit_depth
+
+    def full_well_binned_e(self, binning: int) -> float:
+        """Largest signal one binned pixel records (electrons).
+
+        The camera bins digitally (sCMOS): the n² pixels are read out, each with its own well,
+        and summed in an output word of ``binned_bit_depth`` bits at the pixel's gain. The
+        binned pixel saturates at min(n² × full well, (2^bits - 1) × gain): with a 16-bit word
+        and the gain mapping one pixel's well onto 16 bits, one pixel's full well.
+        """
+        bits = self.bit_depth if self.binned_bit_depth is None else self.binned_bit_depth
+        return min(self.full_well_e * binning ** 2, (2 ** bits - 1) * self.gain_e_per_adu)
 
     @property
     def gain_e_per_adu(self) -> float:
@@ -108,7 +134,6 @@ class Screen:
 class AcquisitionDefaults:
     """Beamline habits used where a plan is silent."""
 
-    latency_fraction: float = 0.1
     n_ref: int = 101
     ref_groups: int = 2
     n_dark: int = 20
@@ -128,6 +153,8 @@ class Beamline:
     scintillators: dict = field(default_factory=dict)
     defaults: AcquisitionDefaults = AcquisitionDefaults()
     _aliases: dict = field(default_factory=dict, repr=False)
+    rod_filters: tuple | None = None  # (rod diameter, beam height at the filters) in m
+    propagation_medium: str | None = "air"  # between sample and screen; None: vacuum
 
     def _lookup(self, table: str, name: str, field: str):
         key = _norm(name)
@@ -246,26 +273,49 @@ def _build(d: dict, where: str) -> Beamline:
     else:
         raise BeamlineError(f"{ctx}.type: {stype!r} is not allowed; use bending_magnet or "
                             f"monochromatic")
-    filters = tuple(parse_layer(f, f"beamline {where}: beamline_filters[{i}]")
+    rods = d.get("rod_filters")
+    rod_filters = None
+    if rods is not None:
+        if not isinstance(rods, dict) or set(rods) - {"diameter", "beam_height"}:
+            raise BeamlineError(f"beamline {where}: rod_filters: expected {{diameter, "
+                                f"beam_height}}, e.g. {{diameter: 4 mm, beam_height: 2.2 mm}}")
+        rod_filters = (length_m(req(rods, "diameter", "rod_filters."),
+                                f"beamline {where}: rod_filters.diameter"),
+                       length_m(req(rods, "beam_height", "rod_filters."),
+                                f"beamline {where}: rod_filters.beam_height"))
+    filters = tuple(parse_layer(f, f"beamline {where}: beamline_filters[{i}]", rod_filters)
                     for i, f in enumerate(d.get("beamline_filters") or []))
     optics, cameras, scints = {}, {}, {}
     aliases = {"optics": {}, "cameras": {}, "scintillators": {}}
+    throughput = float(d.get("optics_transmission", 1.0))
+    if not 0 < throughput <= 1:
+        raise BeamlineError(f"beamline {where}: optics_transmission must be in (0, 1], "
+                            f"got {throughput}")
     for name, o in (d.get("optics") or {}).items():
         mag = req(o, "magnification", f"optics.{name}.")
         lo, hi = (mag, mag) if not isinstance(mag, (list, tuple)) else (mag[0], mag[1])
+        f_number = o.get("f_number")
         optics[name] = Optic(name, o.get("type", "fixed"), float(lo), float(hi),
-                             float(o.get("na", 0.1)))
+                             float(o.get("na", 0.1)),
+                             None if f_number is None else float(f_number),
+                             float(o.get("transmission", throughput)))
         for a in (name, *o.get("aliases", [])):
             aliases["optics"][_norm(a)] = name
     for name, c in (d.get("cameras") or {}).items():
         nx, ny = req(c, "format", f"cameras.{name}.")
+        binned_bits = c.get("binned_bit_depth")
+        if binned_bits is not None and (not isinstance(binned_bits, int) or binned_bits < 1):
+            raise BeamlineError(f"beamline {where}: cameras.{name}.binned_bit_depth: expected a "
+                                f"positive integer (e.g. 16 or 32), got {binned_bits!r}")
         cameras[name] = Camera(
             name, int(nx), int(ny),
             length_m(req(c, "pixel_size", f"cameras.{name}."),
                      f"beamline {where}: cameras.{name}.pixel_size"),
             float(c.get("full_well", 30000)), float(c.get("read_noise", 1.5)),
             int(c.get("bit_depth", 16)), float(c.get("quantum_efficiency", 0.7)),
-            tuple(c.get("binning", [1, 2, 4])))
+            tuple(c.get("binning", [1, 2, 4])),
+            time_s(c.get("latency", "0 s"), f"beamline {where}: cameras.{name}.latency",
+                   allow_zero=True), binned_bits)
         for a in (name, *c.get("aliases", [])):
             aliases["cameras"][_norm(a)] = name
     for name, sc in (d.get("scintillators") or {}).items():
@@ -278,15 +328,20 @@ def _build(d: dict, where: str) -> Beamline:
             aliases["scintillators"][_norm(a)] = name
     a = d.get("acquisition_defaults") or {}
     defaults = AcquisitionDefaults(
-        latency_fraction=float(a.get("latency_fraction", 0.1)),
         n_ref=int(a.get("n_ref", 101)), ref_groups=int(a.get("ref_groups", 2)),
         n_dark=int(a.get("n_dark", 20)),
         overhead_per_scan_s=time_s(a.get("overhead_per_scan", "120 s"),
                                    "acquisition_defaults.overhead_per_scan", allow_zero=True),
         vertical_step_m=length_m(a.get("vertical_step", "5 mm"),
                                  "acquisition_defaults.vertical_step"))
+    medium = d.get("propagation_medium", "air")
+    if medium is not None and str(medium).strip().lower() in ("vacuum", "none", ""):
+        medium = None
+    if medium is not None:
+        from hipct.planner.materials import resolve_material
+        resolve_material(str(medium), field=f"beamline {where}: propagation_medium")
     return Beamline(str(d.get("name", where)), src, filters, optics, cameras, scints, defaults,
-                    aliases)
+                    aliases, rod_filters, None if medium is None else str(medium))
 
 
 def parse_monochromatic(s: dict, ctx: str) -> Source:

@@ -323,7 +323,8 @@ def _cmd_reconstruct(args, argv) -> int:
         from hipct.planner.evaluate import evaluate
         from hipct.planner.plan import load_plan
         result = evaluate(load_plan(args.plan), warn=False)
-        plan = {"values": result.values, "plan": result.to_json()}
+        plan = {"values": result.values, "plan": result.to_json(),
+                "phase_retrieval": result.phase_retrieval}
     if args.no_phase and args.delta_beta not in (None, 0):
         raise HipctError("--no-phase and --delta-beta: give one or the other")
     if args.delta_beta is not None and args.delta_beta < 0:

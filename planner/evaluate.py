@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hipct.errors import HipctWarning, PlanError
+from hipct.physics import PhaseRetrieval
 
 from . import detector as det
 from . import geometry as geo
@@ -40,6 +41,7 @@ class PlanResult:
     transmission_curves: dict  # name -> array over energy
     values: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    phase_retrieval: PhaseRetrieval | None = None
 
     def to_json(self) -> dict:
         """The machine-readable report (``hipct plan --json``)."""
@@ -144,6 +146,17 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
     behind = filtered * t_sample
     spectra = {"source": src, "filtered": filtered, "behind sample": behind}
     curves = {"filters": t_filters, "sample": t_sample}
+    # The propagation distance is in the beamline's propagation medium (air unless the
+    # beamline file says vacuum): Beer-Lambert over z2 between the sample and the screen.
+    medium = plan.beamline.propagation_medium
+    z2_m = plan.propagation_distance_m or 0.0
+    if medium is not None and z2_m > 0:
+        t_medium = transmission([Layer(resolve_material(medium), z2_m, z2_m, medium)], energy)
+        curves[f"{medium} over the propagation distance"] = t_medium
+    else:
+        t_medium = np.ones_like(energy)
+    at_screen = filtered * t_medium  # open beam at the screen
+    behind_at_screen = behind * t_medium
 
     # --- detector: energy actually seen ------------------------------------------------------
     d = plan.detector
@@ -152,16 +165,17 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
         absorbed = det.absorbed_fraction(d.screen_material, d.screen.thickness_m, energy)
         curves["scintillator absorption"] = absorbed
         dep_fraction = e_dep / np.maximum(energy, 1e-12)
-        spectra["absorbed in screen x E_dep/E (open beam)"] = filtered * dep_fraction
-        spectra["absorbed in screen x E_dep/E (behind sample)"] = behind * dep_fraction
-        v["mean_detected_energy_keV"] = det.mean_detected_energy_kev(filtered, e_dep)
-        v["mean_detected_energy_sample_keV"] = det.mean_detected_energy_kev(behind, e_dep)
-        v["photon_mean_detected_energy_keV"] = det.photon_weighted_mean_energy_kev(filtered,
+        spectra["absorbed in screen x E_dep/E (open beam)"] = at_screen * dep_fraction
+        spectra["absorbed in screen x E_dep/E (behind sample)"] = behind_at_screen * dep_fraction
+        v["mean_detected_energy_keV"] = det.mean_detected_energy_kev(at_screen, e_dep)
+        v["mean_detected_energy_sample_keV"] = det.mean_detected_energy_kev(behind_at_screen,
+                                                                            e_dep)
+        v["photon_mean_detected_energy_keV"] = det.photon_weighted_mean_energy_kev(at_screen,
                                                                                  absorbed)
         v["photon_mean_detected_energy_sample_keV"] = det.photon_weighted_mean_energy_kev(
-            behind, absorbed)
-        signal_open = float((filtered.photons_per_s_mm2 * e_dep).sum())
-        signal_behind = float((behind.photons_per_s_mm2 * e_dep).sum())
+            behind_at_screen, absorbed)
+        signal_open = float((at_screen.photons_per_s_mm2 * e_dep).sum())
+        signal_behind = float((behind_at_screen.photons_per_s_mm2 * e_dep).sum())
         v["sample_transmission"] = signal_behind / signal_open if signal_open > 0 else 0.0
     else:
         e_dep = None
@@ -170,11 +184,12 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
         v["sample_transmission"] = (behind.total / filtered.total) if filtered.total > 0 else 0.0
     v["mean_energy_incident_keV"] = filtered.mean_energy_kev()
     v["definition_mean_detected_energy"] = (
-        "mean of E weighted by the energy deposited in the scintillator, "
-        "Φ(E)·T(E)·E·(1-exp(-μt))·μen/μ; 'photon_mean_*' weight by absorbed photons")
+        "mean of E weighted by the energy deposited in the scintillator, Φ(E)·T(E)·E_dep(E), "
+        "E_dep with escape or reabsorption of fluorescence and Compton photons in the screen; "
+        "'photon_mean_*' weight by absorbed photons")
 
     # --- geometry ----------------------------------------------------------------------------
-    z1, z2 = plan.source_to_sample_m, plan.propagation_distance_m
+    z1, z2 = plan.source_to_sample_m, plan.propagation_distance_m or 0.0
     mag = geo.xray_magnification(z1, z2)
     z_eff = geo.effective_distance_m(z1, z2)
     v["xray_magnification"] = mag
@@ -271,7 +286,9 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
     if t_sub is None:
         raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms' (without a detector "
                         "it cannot default to the target fill)")
-    t_lat = acq.latency_s if acq.latency_s is not None else defaults.latency_fraction * t_sub
+    # latency: the camera's read-out dead time (no camera, no read-out: a dose-only plan)
+    t_lat = (acq.latency_s if acq.latency_s is not None
+             else d.camera.latency_s if d is not None else 0.0)
     times = scan_time(helical["frames"] if helical else n_proj, acq.subframes, t_sub, t_lat,
                       n_ref=acq.n_ref if acq.n_ref is not None else defaults.n_ref,
                       ref_groups=acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups,
@@ -326,23 +343,25 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
     # --- detector dynamic range ----------------------------------------------------------------
     if d is not None and voxel is not None:
         pixel_area_mm2 = (voxel * 1e3) ** 2
-        eff = det.collection_efficiency(d.optic.na, d.screen.kind.refractive_index) \
-            * d.camera.quantum_efficiency
+        eff = det.collection_efficiency(d.optic.na_at(optic_mag), d.screen.kind.refractive_index) \
+            * d.optic.transmission * d.camera.quantum_efficiency
         ly = d.screen.kind.light_yield_per_mev
-        flat_e = det.electrons_per_pixel(filtered, e_dep, pixel_area_mm2, t_sub, ly, eff)
-        sample_e = det.electrons_per_pixel(behind, e_dep, pixel_area_mm2, t_sub, ly, eff)
-        full = d.camera.full_well_e
+        flat_e = det.electrons_per_pixel(at_screen, e_dep, pixel_area_mm2, t_sub, ly, eff)
+        sample_e = det.electrons_per_pixel(behind_at_screen, e_dep, pixel_area_mm2, t_sub, ly,
+                                           eff)
+        full = d.camera.full_well_binned_e(d.binning)  # a binned pixel's well
         gain = d.camera.gain_e_per_adu
         fill = flat_e / full
         medium_e = None
         if tissue_idx and plan.sample.medium is not None:
             swapped = [Layer(plan.sample.medium, l.thickness_m, l.nominal_m, l.label)
                        if i in tissue_idx else l for i, l in enumerate(layers)]
-            medium_only = filtered * transmission(swapped, energy)
+            medium_only = at_screen * transmission(swapped, energy)
             medium_e = det.electrons_per_pixel(medium_only, e_dep, pixel_area_mm2, t_sub, ly, eff)
         grey_tissue = (abs(medium_e - sample_e) / gain) if medium_e is not None else None
-        xray_flat = float((filtered.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
-        xray_behind = float((behind.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
+        xray_flat = float((at_screen.photons_per_s_mm2 * absorbed).sum()) * pixel_area_mm2 * t_sub
+        xray_behind = (float((behind_at_screen.photons_per_s_mm2 * absorbed).sum())
+                       * pixel_area_mm2 * t_sub)
         e_per_x = flat_e / xray_flat if xray_flat > 0 else 0.0
         snr = det.snr_per_projection(xray_behind * acq.subframes, e_per_x, d.camera.read_noise_e,
                                      acq.subframes)
@@ -387,21 +406,29 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
         v["tissue_delta_over_beta"] = float(dl[0] / bt[0])
     db = plan.delta_beta if plan.delta_beta is not None else v.get("tissue_delta_over_beta")
     v["delta_beta"] = db
+    phase = None
     if voxel is not None and e_ref and z2 > 0:
         v["fresnel_number"] = geo.fresnel_number(voxel, e_ref, z_eff)
         if db:
-            L = geo.paganin_length_m(e_ref, z_eff, db)
+            basis = ("mean detected energy behind the sample"
+                     if v["mean_detected_energy_sample_keV"] else
+                     "mean incident energy behind the filters (no detector)")
+            phase = PhaseRetrieval(float(e_ref), z_eff, voxel, float(db), basis)
+            L = phase.paganin_length_m
             v["paganin_length_um"] = L * 1e6
             v["paganin_length_px"] = L / voxel
+            v["phase_retrieval"] = phase.to_dict()
     if d is not None and voxel is not None:
-        scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na) / mag
+        scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na_at(optic_mag)) / mag
         pen = geo.penumbral_blur_m(2.3548 * plan.source.size_rms_h_m, z1, z2) * 1e6
-        res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2)
+        pag = (geo.paganin_blur_fwhm_m(phase.paganin_length_m) * 1e6 if phase is not None
+               else 0.0)
+        res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2 + pag ** 2)
         v["blur_um"] = {"pixel_nyquist": 2 * voxel * 1e6, "scintillator": scint,
-                        "source_penumbra": pen}
+                        "source_penumbra": pen, "phase_retrieval": pag}
         v["expected_resolution_um"] = res
 
-    result = PlanResult(plan, energy, spectra, curves, v, notes)
+    result = PlanResult(plan, energy, spectra, curves, v, notes, phase)
     if warn:
         for n in notes:
             warnings.warn(n, HipctWarning, stacklevel=2)

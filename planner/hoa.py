@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 from hipct.errors import PlanError
 
 __all__ = ["catalogue_dir", "catalogue_names", "load_hoa_record", "plan_dict_from_hoa",
-           "hoa_scan_block"]
+           "exposure_is_per_subframe", "hoa_scan_block"]
 
 _HOA_SENSOR = {"IRIS15": "Iris15"}
 _HOA_SCINTILLATOR = {"LuAG": "LuAG:Ce", "LSO": "LSO:Ce", "LYSO": "LySO:Ce"}
@@ -75,6 +76,29 @@ def load_hoa_record(name_or_path: str) -> dict:
     return json.loads(f.read_text())
 
 
+def exposure_is_per_subframe(scan: dict) -> bool:
+    """Whether a record without ``subframe_time`` gives ``exposure_time`` per sub-frame.
+
+    Records without a sub-frame time (BM05, PCO edge) mix two conventions: the exposure of a
+    whole frame or of one of its ``n_subframes`` sub-frames. The record's own timing decides:
+    a frame lasts n (t_exp + t_lat) under the second, t_exp + t_lat under the first, and the
+    recorded ``scan_time / n_frames`` (frames plus flats, darks and motions, so never shorter
+    than a frame) is matched to the nearer one (in log ratio) that it does not undercut by
+    more than 10 %. Without the timing, or with one sub-frame, the whole-frame convention.
+    """
+    n_sub = int(scan.get("n_subframes") or 1)
+    t_exp, n_frames, total = scan.get("exposure_time"), scan.get("n_frames"), scan.get("scan_time")
+    if n_sub <= 1 or not (t_exp and n_frames and total):
+        return False
+    per_frame = float(total) / float(n_frames)
+    t_lat = float(scan.get("latency_time") or 0.0)
+    per_sub = n_sub * (t_exp + t_lat)
+    whole = t_exp + t_lat
+    if per_sub > 1.1 * per_frame:
+        return False
+    return abs(math.log(per_frame / per_sub)) < abs(math.log(per_frame / whole))
+
+
 def plan_dict_from_hoa(record: dict) -> dict:
     """Translate an HOA record (or its ``scan`` block) into a plan mapping for ``parse_plan``.
 
@@ -122,11 +146,14 @@ def plan_dict_from_hoa(record: dict) -> dict:
     t_sub = scan.get("subframe_time")
     latency = scan.get("latency_time")
     if t_sub is None and scan.get("exposure_time"):
-        # Records without a sub-frame time (BM05, PCO edge) give the frame's exposure and one
-        # latency per frame: t_frame = exposure + latency. Spread both over the sub-frames.
-        t_sub = scan["exposure_time"] / n_sub
-        if latency is not None:
-            latency = latency / n_sub
+        if exposure_is_per_subframe(scan):
+            t_sub = scan["exposure_time"]
+        else:
+            # The frame's exposure and one latency per frame: t_frame = exposure + latency.
+            # Spread both over the sub-frames.
+            t_sub = scan["exposure_time"] / n_sub
+            if latency is not None:
+                latency = latency / n_sub
     acq["subframe_time"] = f"{need('subframe_time') if t_sub is None else t_sub} s"
     acq["subframes"] = n_sub
     if latency is not None:

@@ -33,8 +33,9 @@ PLAN_KEYS = {
               "flux: 1e11 1/s, beam_size: 1 mm x 1 mm}",
     "ring_current": "storage-ring current, e.g. 200 mA (default: the beamline's)",
     "source_to_sample": "z1, e.g. 178 m (default: the beamline's)",
-    "propagation_distance": "z2 sample-to-detector, e.g. 20 m",
-    "filters": "list of 'MATERIAL THICKNESS' or {material, thickness, density, rods}",
+    "propagation_distance": "z2 sample-to-detector, e.g. 20 m (not needed without a detector)",
+    "filters": "list of 'MATERIAL THICKNESS' or {material, thickness, density, rods, "
+               "rod_diameter, beam_height}",
     "detector": "{camera, optic, scintillator, binning, magnification, roi}; omit for dose only",
     "voxel_size": "target voxel size, e.g. 20.07 um (solves a zoom optic's magnification)",
     "sample": "{layers: [...], tissue: NAME, height: LENGTH}",
@@ -218,14 +219,16 @@ def parse_plan(data: dict) -> Plan:
     z1 = source.source_to_sample_m
     if "source_to_sample" in data:
         z1 = _length(data["source_to_sample"], "source_to_sample")
-    if "propagation_distance" not in data:
+    if "propagation_distance" not in data and data.get("detector") is not None:
         raise PlanError("propagation_distance: missing; the sample-to-detector distance, "
-                        "e.g. '5 m'")
-    z2 = _length(data["propagation_distance"], "propagation_distance", allow_zero=True)
+                        "e.g. '5 m' (a dose-only plan, without a detector, needs none)")
+    z2 = _length(data.get("propagation_distance", "0 m"), "propagation_distance",
+                 allow_zero=True)
     filters = data.get("filters") or []
     if not isinstance(filters, list):
         raise PlanError("filters: expected a list, e.g. [sapphire 10 mm, Ag 0.2 mm]")
-    filter_layers = tuple(parse_layer(f, f"filters[{i}]") for i, f in enumerate(filters))
+    filter_layers = tuple(parse_layer(f, f"filters[{i}]", beamline.rod_filters)
+                          for i, f in enumerate(filters))
 
     voxel = None
     if data.get("voxel_size") is not None:

@@ -14,8 +14,10 @@ def _f(x, fmt=".4g", unit=""):
 def format_report(result) -> str:
     """Multi-line report with units, grouped as a beamline scientist reads a plan."""
     p, v = result.plan, result.values
-    lines = [f"Plan '{p.name}' on {p.beamline.name}", ""]
     src = p.source
+    where = (f"with a monochromatic source ({src.energy_kev:.4g} keV)"
+             if src.type == "monochromatic" else f"on {p.beamline.name}")
+    lines = [f"Plan '{p.name}' {where}", ""]
     if src.type == "monochromatic":
         lines.append(f"Source        monochromatic {src.energy_kev:.4g} keV, "
                      f"{src.flux_per_s:.3g} ph/s over {src.beam_area_mm2:.3g} mm²")
@@ -54,7 +56,7 @@ def format_report(result) -> str:
         b = v["blur_um"]
         lines.append(f"  expected resolution   {v['expected_resolution_um']:.3g} µm  (2 voxels "
                      f"{b['pixel_nyquist']:.3g}, scintillator {b['scintillator']:.3g}, source "
-                     f"{b['source_penumbra']:.3g} µm)")
+                     f"{b['source_penumbra']:.3g}, phase retrieval {b['phase_retrieval']:.3g} µm)")
     lines.append(f"  projections           {v['n_projections']}"
                  + (f" (recommended ≥ {v['recommended_projections']})"
                     if v.get("recommended_projections") else ""))

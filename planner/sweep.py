@@ -1,17 +1,19 @@
 """Vectorised plan sweeps: filters × propagation distances × sub-frame times, ranked by a goal.
 
 A full :func:`~hipct.planner.evaluate.evaluate` costs a few milliseconds, so 10 000 variants
-one by one take a minute. The planner's quantities factorise, which a sweep exploits:
+one by one take a minute. The planner's quantities factorise in the sub-frame time, which a
+sweep exploits:
 
-* spectral quantities (detected energy, electrons and X-rays per mm² per second, dose rate,
-  δ and β of tissue and medium) depend only on the **filters**: one evaluation per filter set;
-* geometric ones (magnification, voxel size, field of view, projections, stages, exposures per
-  voxel, effective distance) depend only on the **distance**: one evaluation per distance;
-* detector counts scale with voxel area × sub-frame time, dose with beam-on time, and the scan
-  time is the planner's own time model, all broadcast over ``(filter, distance, time)``
-  arrays (:func:`~hipct.planner.timing.scan_time` is plain arithmetic).
+* spectral and geometric quantities (detected energy, electrons and X-rays per pixel per
+  second, dose rate, δ and β of tissue and medium; magnification, voxel size, projections,
+  stages, exposures per voxel, effective distance) depend on the **filters** and the
+  **distance** (the propagation medium over the distance changes the spectrum at the screen):
+  one evaluation per filter set and distance;
+* detector counts scale with the sub-frame time, dose with beam-on time, and the scan time is
+  the planner's own time model, all broadcast over ``(filter, distance, time)`` arrays
+  (:func:`~hipct.planner.timing.scan_time` is plain arithmetic).
 
-So ``F + D`` evaluations cover ``F × D × T`` variants; the test suite checks random variants
+So ``F × D`` evaluations cover ``F × D × T`` variants; the test suite checks random variants
 against a full evaluation of the same plan.
 
 The contrast figure of merit, per voxel of the reconstructed slice (:func:`tomographic_cnr`):
@@ -41,7 +43,7 @@ import numpy as np
 from hipct.errors import PlanError
 
 from .evaluate import evaluate
-from .geometry import wavelength_m
+from .geometry import paganin_blur_fwhm_m, wavelength_m
 from .layers import parse_layer
 from .materials import delta_beta as material_delta_beta
 from .plan import Plan
@@ -93,14 +95,18 @@ def _axis(spec, field: str, parse) -> np.ndarray:
     return np.array([parse(spec, field)], dtype=float)
 
 
-def _filter_sets(spec) -> list:
-    """Filter sets: a list of lists, or ``{base: [...], grid: {MATERIAL: [thicknesses]}}``."""
+def _filter_sets(spec, rod_defaults=None) -> list:
+    """Filter sets: a list of lists, or ``{base: [...], grid: {MATERIAL: [thicknesses]}}``.
+
+    ``rod_defaults``: the beamline's rod diameter and beam height at the filters (m).
+    """
     if isinstance(spec, dict):
         unknown = set(spec) - {"base", "grid"}
         if unknown:
             raise PlanError(f"sweep filters: unknown key(s) {', '.join(sorted(unknown))}; "
                             "allowed: base, grid")
-        base = [parse_layer(f, f"filters.base[{i}]") for i, f in enumerate(spec.get("base", []))]
+        base = [parse_layer(f, f"filters.base[{i}]", rod_defaults)
+                for i, f in enumerate(spec.get("base", []))]
         grid = spec.get("grid") or {}
         if not isinstance(grid, dict) or not grid:
             raise PlanError("sweep filters.grid: expected {MATERIAL: [thickness, ...]}")
@@ -108,7 +114,7 @@ def _filter_sets(spec) -> list:
         options = []
         for name in names:
             values = grid[name] if isinstance(grid[name], list) else [grid[name]]
-            options.append([parse_layer(f"{name} {t}", f"filters.grid.{name}")
+            options.append([parse_layer(f"{name} {t}", f"filters.grid.{name}", rod_defaults)
                             if not _is_zero(t) else None for t in values])
         sets = []
         for combo in product(*options):
@@ -122,7 +128,7 @@ def _filter_sets(spec) -> list:
     sets = []
     for i, entry in enumerate(spec):
         entry = entry if isinstance(entry, list) else [entry]
-        layers = tuple(parse_layer(f, f"filters[{i}]") for f in entry)
+        layers = tuple(parse_layer(f, f"filters[{i}]", rod_defaults) for f in entry)
         sets.append((", ".join(_label(l) for l in layers) or "none", layers))
     return sets
 
@@ -156,7 +162,7 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
         raise PlanError("--sweep: helical plans cannot be swept yet; sweep the z-series "
                         "plan of the same sample")
     if "filters" in data:
-        filters = _filter_sets(data["filters"])
+        filters = _filter_sets(data["filters"], plan.beamline.rod_filters)
     else:
         filters = [("plan filters", tuple(plan.filters))]
     z2 = (_axis(data["propagation_distance"], "propagation_distance",
@@ -288,53 +294,53 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     if not plan.sample.tissue:
         raise PlanError("sweep: the plan's sample needs a tissue layer (for contrast and dose)")
 
-    # spectral part: one evaluation per filter set, at the plan's own distance and time
-    F = len(spec.filters)
-    spectral = {k: np.empty(F) for k in ("energy", "flat_e", "sample_e", "xray", "dose_rate",
-                                          "contrast", "e_per_x", "delta_beta", "voxel")}
+    # spectral and geometric part: one evaluation per filter set and distance (the distance
+    # changes the spectrum at the screen through the propagation medium), at the plan's time
+    F, D = len(spec.filters), spec.distances_m.size
+    spectral = {k: np.full((F, D), np.nan) for k in ("energy", "flat_e", "sample_e", "xray",
+                                                     "dose_rate", "contrast", "e_per_x",
+                                                     "delta_beta")}
     medium = plan.sample.medium
     tissue = plan.sample.layers[plan.sample.tissue[0]].material
-    for i, (_, layers) in enumerate(spec.filters):
-        v = evaluate(_with(plan, filters=tuple(layers)), warn=False).values
-        d = v["detector"]
-        e = v["mean_detected_energy_sample_keV"] or v["mean_energy_incident_keV"]
-        spectral["energy"][i] = e
-        spectral["flat_e"][i] = d["flat_electrons"]
-        spectral["sample_e"][i] = d["sample_electrons"]
-        spectral["xray"][i] = d["xray_photons_per_pixel_projection"] / acq.subframes
-        spectral["e_per_x"][i] = d["electrons_per_xray"]
-        spectral["dose_rate"][i] = v["dose_rate_Gy_per_s"]
-        spectral["voxel"][i] = v["voxel_size_um"] * 1e-6
-        db = v["delta_beta"]
-        spectral["delta_beta"][i] = db
-        dt, _ = material_delta_beta(tissue, [e])
-        dm = material_delta_beta(medium, [e])[0] if medium is not None else np.zeros(1)
-        k = 2 * math.pi / wavelength_m(e)
-        spectral["contrast"][i] = 2 * k * abs(float(dt[0]) - float(dm[0])) / db
-    # geometric part: one evaluation per distance (plan's own filters and time)
-    D = spec.distances_m.size
     geo = {k: np.full(D, np.nan) for k in ("voxel", "z_eff", "n_proj", "stages", "exposures",
                                             "scint", "pen")}
     geo_error = np.full(D, "", dtype=object)
     for j, z2 in enumerate(spec.distances_m):
-        try:
-            v = evaluate(_with(plan, propagation_distance_m=float(z2)), warn=False).values
-        except PlanError as exc:
-            geo_error[j] = str(exc).split(";")[0]
-            continue
-        geo["voxel"][j] = v["voxel_size_um"] * 1e-6
-        geo["z_eff"][j] = v["effective_propagation_distance_m"]
-        geo["n_proj"][j] = v["n_projections"]
-        geo["stages"][j] = v["stages"]
-        geo["exposures"][j] = v["exposures_per_voxel"]
-        geo["scint"][j] = v["blur_um"]["scintillator"]
-        geo["pen"][j] = v["blur_um"]["source_penumbra"]
+        for i, (_, layers) in enumerate(spec.filters):
+            try:
+                v = evaluate(_with(plan, filters=tuple(layers), propagation_distance_m=float(z2)),
+                             warn=False).values
+            except PlanError as exc:  # impossible geometry: the same for every filter set
+                geo_error[j] = str(exc).split(";")[0]
+                break
+            d = v["detector"]
+            e = v["mean_detected_energy_sample_keV"] or v["mean_energy_incident_keV"]
+            spectral["energy"][i, j] = e
+            spectral["flat_e"][i, j] = d["flat_electrons"]
+            spectral["sample_e"][i, j] = d["sample_electrons"]
+            spectral["xray"][i, j] = d["xray_photons_per_pixel_projection"] / acq.subframes
+            spectral["e_per_x"][i, j] = d["electrons_per_xray"]
+            spectral["dose_rate"][i, j] = v["dose_rate_Gy_per_s"]
+            db = v["delta_beta"]
+            spectral["delta_beta"][i, j] = db
+            dt, _ = material_delta_beta(tissue, [e])
+            dm = material_delta_beta(medium, [e])[0] if medium is not None else np.zeros(1)
+            k = 2 * math.pi / wavelength_m(e)
+            spectral["contrast"][i, j] = 2 * k * abs(float(dt[0]) - float(dm[0])) / db
+            if i == 0:
+                geo["voxel"][j] = v["voxel_size_um"] * 1e-6
+                geo["z_eff"][j] = v["effective_propagation_distance_m"]
+                geo["n_proj"][j] = v["n_projections"]
+                geo["stages"][j] = v["stages"]
+                geo["exposures"][j] = v["exposures_per_voxel"]
+                geo["scint"][j] = v["blur_um"]["scintillator"]
+                geo["pen"][j] = v["blur_um"]["source_penumbra"]
 
     # broadcast over (filter, distance, time)
     t = spec.subframe_times_s[None, None, :]
     defaults = plan.beamline.defaults
     t_lat = (acq.latency_s if acq.latency_s is not None
-             else defaults.latency_fraction * t)
+             else plan.detector.camera.latency_s if plan.detector is not None else 0.0)
     frame = acq.subframes * (t + t_lat)
     n_proj = geo["n_proj"][None, :, None]
     stages = geo["stages"][None, :, None]
@@ -348,24 +354,25 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     total_s = (beam_on + (n_ref * groups + n_dark) * frame + overhead) * scans * stages
 
     voxel = geo["voxel"][None, :, None]
-    scale = (voxel / spectral["voxel"][:, None, None]) ** 2 * (t / t_ref)
-    flat_e = spectral["flat_e"][:, None, None] * scale
-    sample_e = spectral["sample_e"][:, None, None] * scale
-    xray = spectral["xray"][:, None, None] * scale * acq.subframes
-    g = np.maximum(spectral["e_per_x"][:, None, None], 1e-12)      # detector.snr_per_projection
+    scale = t / t_ref                                              # counts ∝ time
+    flat_e = spectral["flat_e"][:, :, None] * scale
+    sample_e = spectral["sample_e"][:, :, None] * scale
+    xray = spectral["xray"][:, :, None] * scale * acq.subframes
+    g = np.maximum(spectral["e_per_x"][:, :, None], 1e-12)         # detector.snr_per_projection
     snr = xray * g / np.sqrt(xray * g * g * (1 + 1 / g)
                              + acq.subframes * plan.detector.camera.read_noise_e ** 2)
-    dose = spectral["dose_rate"][:, None, None] * beam_on * geo["exposures"][None, :, None]
-    energy = spectral["energy"][:, None, None]
-    db = spectral["delta_beta"][:, None, None]
+    dose = spectral["dose_rate"][:, :, None] * beam_on * geo["exposures"][None, :, None]
+    energy = spectral["energy"][:, :, None]
+    db = spectral["delta_beta"][:, :, None]
     z_eff = geo["z_eff"][None, :, None]
     lam = wavelength_m(energy)
     paganin_m = np.sqrt(math.pi * lam * z_eff * db)                # geometry.paganin_length_m
-    cnr = tomographic_cnr(spectral["contrast"][:, None, None], voxel, n_proj, snr, paganin_m)
-    full = plan.detector.camera.full_well_e
+    cnr = tomographic_cnr(spectral["contrast"][:, :, None], voxel, n_proj, snr, paganin_m)
+    full = plan.detector.camera.full_well_binned_e(plan.detector.binning)
     shape = (F, D, spec.subframe_times_s.size)
     res = np.sqrt((2 * voxel * 1e6) ** 2 + geo["scint"][None, :, None] ** 2
-                  + geo["pen"][None, :, None] ** 2)
+                  + geo["pen"][None, :, None] ** 2
+                  + (paganin_blur_fwhm_m(paganin_m) * 1e6) ** 2)         # as evaluate()
 
     def full_grid(a):
         return np.broadcast_to(a, shape).ravel()

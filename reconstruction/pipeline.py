@@ -35,7 +35,7 @@ from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
 from .io.writers import open_writer
-from .phase import PaganinFilter, unsharp_margin, unsharp_mask
+from .phase import PaganinFilter, paganin_length_m, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
 __all__ = ["ReconParams", "resolve_physics", "reconstruct", "estimate_chunk_rows"]
@@ -84,25 +84,24 @@ class ReconParams:
     preview: str | None = None             # extra PNG of the mid-slices (one is always kept)
 
 
-def resolve_physics(scan: Scan, params: ReconParams, plan_values: dict | None):
+def resolve_physics(scan: Scan, params: ReconParams, plan_physics=None):
     """Energy, effective distance, pixel size and delta/beta with their sources.
 
-    Precedence: command line > plan > file metadata. The file records the sample–detector
-    distance ``z2``; it becomes ``z1 z2 / (z1 + z2)`` when the source distance is known.
-    Returns ``(values, sources)``; a value no source gives is ``None``.
+    Precedence: command line > plan (a :class:`hipct.physics.PhaseRetrieval`) > file metadata.
+    The file records the sample–detector distance ``z2``; it becomes ``z1 z2 / (z1 + z2)`` when
+    the source distance is known. Returns ``(values, sources)``; a value no source gives is
+    ``None``.
     """
-    pv = plan_values or {}
+    pr = plan_physics
     file_eff = None
     if scan.distance_m is not None:
         z1 = scan.source_distance_m
         file_eff = scan.distance_m if not z1 else z1 * scan.distance_m / (z1 + scan.distance_m)
     candidates = {
-        "energy_kev": (params.energy_kev, pv.get("mean_detected_energy_keV"), scan.energy_kev),
-        "distance_m": (params.distance_m, pv.get("effective_propagation_distance_m"), file_eff),
-        "pixel_size_m": (params.pixel_size_m,
-                         None if pv.get("voxel_size_um") is None else pv["voxel_size_um"] * 1e-6,
-                         scan.pixel_size_m),
-        "delta_beta": (params.delta_beta, pv.get("delta_beta"), None),
+        "energy_kev": (params.energy_kev, pr and pr.energy_kev, scan.energy_kev),
+        "distance_m": (params.distance_m, pr and pr.z_eff_m, file_eff),
+        "pixel_size_m": (params.pixel_size_m, pr and pr.pixel_size_m, scan.pixel_size_m),
+        "delta_beta": (params.delta_beta, pr and pr.delta_beta, None),
     }
     values, sources = {}, {}
     for key, (cli, plan, meta) in candidates.items():
@@ -308,7 +307,8 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     nz = (rows[1] - rows[0]) // b
     if nz < 1:
         raise HipctError(f"--rows/--bin: {rows[1] - rows[0]} rows binned by {b} leave no slice")
-    physics, sources = resolve_physics(ref, params, params.plan and params.plan.get("values"))
+    physics, sources = resolve_physics(ref, params,
+                                       params.plan and params.plan.get("phase_retrieval"))
     if params.delta_beta == 0:
         physics["delta_beta"], sources["delta_beta"] = 0.0, "command line"
     if physics["delta_beta"] is None:
@@ -429,6 +429,9 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         "intensity_window_per_cm": window, "voxel_size_um": voxel_um,
         "origin_um": list(origin_voxel0), "physics": physics, "physics_sources": sources,
         "paganin_margin_px": pres[0].margin, "chunk_rows": chunk,
+        "paganin_length_um": (paganin_length_m(physics["energy_kev"], physics["distance_m"],
+                                               physics["delta_beta"]) * 1e6
+                              if physics["delta_beta"] else None),
         "fbp_method": params.fbp_method,
     }
     attrs = {"hipct": {

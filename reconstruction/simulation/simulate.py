@@ -195,7 +195,7 @@ class Simulation:
         self.detector = DetectorModel(
             xrays_flat=_flat_xrays(det, n_reads) * scale,
             electrons_per_xray=det["electrons_per_xray"], read_noise_e=cam.read_noise_e,
-            n_reads=n_reads, full_well_e=cam.full_well_e,
+            n_reads=n_reads, full_well_e=det["full_well_electrons"],
             gain_e_per_adu=det["gain_electrons_per_adu"], bit_depth=cam.bit_depth)
         self.dose_gy = v["dose_Gy"] * scale * n_proj / v["n_projections"]
         self.paganin_length_px = (v.get("paganin_length_um") or 0.0) * 1e-6 / self.voxel_m

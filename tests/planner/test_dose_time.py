@@ -39,3 +39,70 @@ def test_time_model_against_hoa_overview_record():
                   scans_per_stage=2, stages=24)
     assert t.per_tomogram_s == pytest.approx(633.713749, rel=0.005)
     assert t.total_s == pytest.approx(24 * 2 * (633.6 + (202 + 3) * 4 * 0.0132))
+
+
+def _dose_only_plan(**acq):
+    from hipct.planner.plan import parse_plan
+    return parse_plan({
+        "name": "nano",
+        "source": {"type": "monochromatic", "energy": "11 keV", "flux": "1e11 1/s",
+                   "beam_size": "1 mm x 1 mm"},
+        "sample": {"layers": ["water 1 mm"], "tissue": "water"},
+        "acquisition": {"projections": 100, "subframe_time": "10 s", **acq}})
+
+
+def test_dose_only_monochromatic_plan_with_10_s_subframes():
+    # Hand calculation (domain brief §10): 11 keV, 1e11 photons/s on 1 mm², 1 mm of water:
+    # entrance 64.5 Gy/s, depth-averaged 53.0 Gy/s. No detector and no propagation distance:
+    # no read-out latency, so the beam-on time is 100 × 10 s exactly.
+    from hipct.planner.evaluate import evaluate
+    from hipct.planner.report import format_report
+    r = evaluate(_dose_only_plan())
+    v = r.values
+    assert v["latency_s"] == 0.0
+    assert v["entrance_dose_rate_Gy_per_s"] == pytest.approx(64.5, rel=0.005)
+    assert v["dose_rate_Gy_per_s"] == pytest.approx(53.0, rel=0.005)
+    assert v["dose_Gy"] == pytest.approx(53.0 * 100 * 10.0, rel=0.005)
+    head = format_report(r).splitlines()[0]
+    assert "monochromatic source (11 keV)" in head and "BM18" not in head
+
+
+def test_latency_is_the_camera_constant_not_a_fraction_of_the_subframe():
+    from hipct.beamlines import load_beamline
+    from hipct.planner.evaluate import evaluate
+    from hipct.planner.plan import parse_plan
+    cam = load_beamline("BM18").camera("IRIS15")
+    assert cam.latency_s == pytest.approx(2e-3)  # median of the HOA records' latency_time
+    base = {"name": "x", "beamline": "BM18", "propagation_distance": "5 m",
+            "detector": {"camera": "IRIS15", "optic": "Fixed x1", "scintillator": "LuAG 100 um"},
+            "sample": {"layers": ["water 10 mm"]}}
+    times = []
+    for t_sub in ("10 ms", "10 s"):
+        v = evaluate(parse_plan({**base, "acquisition": {"projections": 100,
+                                                         "subframe_time": t_sub}}),
+                     warn=False).values
+        assert v["latency_s"] == pytest.approx(2e-3)
+        times.append(v["time_per_tomogram_s"])
+    assert times == pytest.approx([100 * 0.012, 100 * 10.002])
+    # an explicit latency in the plan wins
+    v = evaluate(_dose_only_plan(latency="1 s"), warn=False).values
+    assert v["dose_Gy"] == pytest.approx(53.0 * 100 * 11.0, rel=0.005)
+
+
+def test_dose_only_plan_from_the_command_line(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from hipct.cli import main
+    path = tmp_path / "nano.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "nano",
+        "source": {"type": "monochromatic", "energy": "11 keV", "flux": "1e11 1/s",
+                   "beam_size": "1 mm x 1 mm"},
+        "sample": {"layers": ["water 1 mm"]},
+        "acquisition": {"projections": 100, "subframe_time": "10 s"}}))
+    assert main(["plan", str(path), "--json"]) == 0
+    v = json.loads(capsys.readouterr().out)
+    assert v["dose_Gy"] == pytest.approx(53.0 * 1000.0, rel=0.005)
+    assert v["detector"] is None and v["mean_detected_energy_keV"] is None

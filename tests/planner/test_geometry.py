@@ -51,3 +51,28 @@ def test_effective_distance_and_fresnel_number():
 def test_paganin_length_pyhst_convention():
     L = geo.paganin_length_m(60.0, 5.0, 2000)
     assert L ** 2 == pytest.approx(math.pi * geo.wavelength_m(60.0) * 5.0 * 2000)
+
+
+def test_paganin_blur_is_the_fwhm_of_the_filters_line_spread_function():
+    # Independent: the 1D line-spread function by FFT of 1 / (1 + L² f²), FWHM measured on it.
+    import numpy as np
+    from hipct.planner.geometry import paganin_blur_fwhm_m
+    L, dx, n = 50e-6, 0.05e-6, 2 ** 18
+    f = np.fft.fftfreq(n, dx)
+    lsf = np.fft.fftshift(np.fft.ifft(1.0 / (1.0 + (L * f) ** 2)).real)
+    above = np.flatnonzero(lsf >= lsf.max() / 2)
+    measured = (above[-1] - above[0] + 1) * dx
+    assert paganin_blur_fwhm_m(L) == pytest.approx(measured, rel=2e-3)
+
+
+def test_expected_resolution_includes_phase_retrieval(example_path):
+    from hipct.planner.evaluate import evaluate
+    from hipct.planner.geometry import paganin_blur_fwhm_m
+    from hipct.planner.plan import load_plan
+    v = evaluate(load_plan(example_path), warn=False).values
+    b = v["blur_um"]
+    assert b["phase_retrieval"] == pytest.approx(
+        paganin_blur_fwhm_m(v["paganin_length_um"] * 1e-6) * 1e6, rel=1e-12)
+    assert v["expected_resolution_um"] == pytest.approx(
+        (b["pixel_nyquist"] ** 2 + b["scintillator"] ** 2 + b["source_penumbra"] ** 2
+         + b["phase_retrieval"] ** 2) ** 0.5, rel=1e-12)
