@@ -28,10 +28,10 @@ def _helical(tmp_path, **acq):
 def test_helical_time_dose_and_coverage_by_hand(tmp_path):
     v = _helical(tmp_path, pitch="2.5 mm", scan_range="18000 deg")
     z = evaluate(load_plan(EXAMPLE), warn=False).values       # the same plan as a z-series
-    # 50 turns of 12000 projections, 4 x (12 ms + 1.2 ms latency) each: 600000 frames
-    frame = 4 * (0.012 + 0.0012)
+    # 50 turns of 12000 projections, 4 x (12 ms + the IRIS15's 2 ms latency) each: 600000 frames
+    frame = 4 * (0.012 + 0.002)
     assert v["helical"]["frames"] == 600000
-    assert v["time_per_tomogram_s"] == pytest.approx(600000 * frame)          # 31680 s
+    assert v["time_per_tomogram_s"] == pytest.approx(600000 * frame)          # 33600 s
     # quarter: two helical rotations, each with 2 x 101 flats, 20 darks and 120 s overhead
     assert v["scan_time_s"] == pytest.approx(2 * (600000 * frame + (202 + 20) * frame + 120))
     # a voxel is in the beam while the stage rises one field height: h / pitch turns of
@@ -41,7 +41,7 @@ def test_helical_time_dose_and_coverage_by_hand(tmp_path):
     t_beam = 12000 * frame * h_mm / 2.5 * 2
     assert v["time_in_beam_per_voxel_s"] == pytest.approx(t_beam)
     assert v["dose_Gy"] == pytest.approx(v["dose_rate_Gy_per_s"] * t_beam)
-    # the z-series with 5 mm steps: same dose rate, max(1, h / 5 mm) x 2 tomograms of 633.6 s
+    # the z-series with 5 mm steps: same dose rate, max(1, h / 5 mm) x 2 tomograms of 672 s
     assert v["dose_rate_Gy_per_s"] == pytest.approx(z["dose_rate_Gy_per_s"])
     assert z["time_in_beam_per_voxel_s"] == pytest.approx(12000 * frame * max(1, h_mm / 5) * 2)
     # 50 turns of 2.5 mm, less one turn at each end, plus the field height
