@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from hipct.files import apply_umask
+
 __all__ = ["plot_plan", "plot_sweep", "save_figure"]
 
 
@@ -17,6 +19,7 @@ def save_figure(fig, path: Path) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        apply_umask(tmp)
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -104,6 +104,12 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
                     f"--scheduler: workers died while making a slab ({exc.args[0]}); give "
                     "workers a memory limit of at least 2 x --memory + 0.5 GB, or lower "
                     "--memory") from None
+            except OSError as exc:
+                if getattr(exc, "errno", None):
+                    raise                       # a file-system fault on a worker: disk full...
+                raise HipctError(f"--scheduler: lost contact with a worker or the scheduler "
+                                 f"({type(exc).__name__}: {exc}); check the cluster, then rerun "
+                                 "the same command with --resume") from None
             if block is not None:
                 writer.write(z0, block)
             else:

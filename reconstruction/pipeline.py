@@ -33,7 +33,7 @@ from .centre import find_cor
 from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
-from .io.writers import open_writer
+from .io.writers import check_free_space, open_writer
 from .phase import PaganinFilter, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
@@ -393,24 +393,30 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     slabs = [(z0, min(z0 + chunk, nz)) for z0 in range(0, nz, chunk)]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
-               file=sys.stderr)
-    todo = []
-    for z0, z1 in slabs:
-        if writer.is_done(z0, z1):
-            bar.update(z1 - z0)
+    try:
+        bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
+                   file=sys.stderr)
+        todo = []
+        for z0, z1 in slabs:
+            if writer.is_done(z0, z1):
+                bar.update(z1 - z0)
+            else:
+                todo.append((z0, z1))
+        if todo:
+            check_free_space(writer, len(todo) / max(1, len(slabs)))
+        if params.scheduler:
+            from .cluster import run_distributed
+            run_distributed(params.scheduler, job, todo, writer, bar)
         else:
-            todo.append((z0, z1))
-    if params.scheduler:
-        from .cluster import run_distributed
-        run_distributed(params.scheduler, job, todo, writer, bar)
-    else:
-        for z0, z1 in todo:
-            writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
-            bar.update(z1 - z0)
-    bar.close()
-    writer.finalise()
-    return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved}
+            for z0, z1 in todo:
+                writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
+                bar.update(z1 - z0)
+        bar.close()
+        writer.finalise()
+    finally:
+        writer.abandon()
+    return {"output": str(params.output), "shape_zyx": [nz, ny, nx],
+            "already_complete": writer.complete, **resolved}
 
 
 def _subscans(scans, cors_b, binning: int) -> list:
