@@ -285,11 +285,40 @@ def _cmd_reconstruct(args, argv) -> int:
         summary = reconstruct(params, progress=not args.quiet)
     for w in caught:
         print(f"hipct: warning: {w.message}", file=sys.stderr)
+    if summary.get("already_complete"):
+        print(f"{summary['output']} is already complete (same inputs and parameters); "
+              "nothing to do", file=sys.stderr)
+        return 0
     print(f"wrote {summary['output']}: {summary['shape_zyx'][0]}×{summary['shape_zyx'][1]}×"
           f"{summary['shape_zyx'][2]} voxels of {summary['voxel_size_um']:.4g} um, "
           f"axis at column(s) {', '.join(f'{c:.2f}' for c in summary['cor'])} "
           f"({summary['cor_source']})", file=sys.stderr)
     return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _os_message(exc: OSError) -> str:
+    import errno
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}disk full; free space, then rerun (reconstruct: with --resume)"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{where}{what}; choose a writable folder or fix its permissions"
+    return _one_line(f"{where}{what}")
+
+
+def _quiet_stdout() -> None:
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so the interpreter's final flush is silent
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv=None) -> int:
@@ -311,7 +340,17 @@ def main(argv=None) -> int:
             from hipct.cli_simulate import cmd_compare
             return cmd_compare(args)
     except HipctError as exc:
-        print(f"hipct: error: {exc}", file=sys.stderr)
+        print(f"hipct: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        _quiet_stdout()                  # the reader (e.g. `| head`) has gone: end quietly
+        return 0
+    except MemoryError:
+        print("hipct: error: out of memory; lower --memory, --width or the plan's sizes",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:               # the environment: disk full, permissions, ...
+        print(f"hipct: error: {_os_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hipct: interrupted", file=sys.stderr)

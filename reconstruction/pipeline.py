@@ -30,6 +30,7 @@ from hipct.errors import HipctError, HipctWarning
 
 from . import acquisition as acq
 from .centre import find_cor
+from .data_checks import check_geometry, check_scan_data
 from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
@@ -271,6 +272,9 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     nz = (rows[1] - rows[0]) // b
     if nz < 1:
         raise HipctError(f"--rows/--bin: {rows[1] - rows[0]} rows binned by {b} leave no slice")
+    check_geometry(params, scans)
+    for s in scans:
+        check_scan_data(s, rows, params.flat_source)
     physics, sources = resolve_physics(ref, params, params.plan and params.plan.get("values"))
     if params.delta_beta == 0:
         physics["delta_beta"], sources["delta_beta"] = 0.0, "command line"
