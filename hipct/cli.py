@@ -280,11 +280,13 @@ def _cmd_reconstruct(args, argv) -> int:
     import warnings
 
     from hipct.errors import HipctWarning
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", HipctWarning)
-        summary = reconstruct(params, progress=not args.quiet)
-    for w in caught:
-        print(f"hipct: warning: {w.message}", file=sys.stderr)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", HipctWarning)
+            summary = reconstruct(params, progress=not args.quiet)
+    finally:
+        for w in caught:
+            print(f"hipct: warning: {w.message}", file=sys.stderr)
     if summary.get("already_complete"):
         print(f"{summary['output']} is already complete (same inputs and parameters); "
               "nothing to do", file=sys.stderr)

@@ -216,12 +216,13 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def swap_into_place(payload: Path, out: Path, *, exchange=_exchange, _step=None) -> None:
+def swap_into_place(payload: Path, out: Path, *, exchange=None, _step=None) -> None:
     """Move ``payload`` onto ``out``; the old ``out`` (if any) is removed only afterwards.
 
     ``_step(name)`` is called between the steps (tests inject failures there).
     """
     step = _step or (lambda name: None)
+    exchange = exchange or _exchange
     trash = trash_path(out)
     if trash.exists() or trash.is_symlink():
         _remove(trash)
