@@ -38,9 +38,9 @@ def check_angles(scan) -> None:
                       "(a duplicated frame gives a streak)", HipctWarning, stacklevel=2)
     forward, backward = np.count_nonzero(step > 0), np.count_nonzero(step < 0)
     if forward and backward:
-        warnings.warn(f"{scan.path}: the projection angles are not monotonic ({min(forward, backward)}"
-                      " steps go the other way); check the angle record", HipctWarning,
-                      stacklevel=2)
+        warnings.warn(f"{scan.path}: the projection angles are not monotonic "
+                      f"({min(forward, backward)} of {step.size} steps go the other way); "
+                      "check the angle record", HipctWarning, stacklevel=2)
 
 
 def _band(scan, rows) -> slice:
