@@ -15,7 +15,7 @@ from pathlib import Path
 from hipct import __version__
 from hipct.errors import HipctError
 
-__all__ = ["main"]
+__all__ = ["main", "dumps_json"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -130,12 +130,32 @@ def _write_atomic(path: Path, text: str):
     write_text_atomic(path, text)
 
 
+def _finite(obj):
+    """``obj`` with every NaN or infinity replaced by ``None`` (JSON has no NaN)."""
+    import math
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj, **kw) -> str:
+    """Strict JSON text of ``obj``: numpy scalars converted, NaN and infinities as null."""
+    return json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))),
+                      allow_nan=False, **kw)
+
+
 def _json_default(o):
     import numpy as np
     if isinstance(o, (np.floating, np.integer)):
         return o.item()
     if isinstance(o, np.bool_):
         return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
     raise TypeError(type(o).__name__)
 
 
@@ -174,13 +194,13 @@ def _cmd_plan(args) -> int:
                 raise
             failed += 1
             if args.json:
-                print(json.dumps({"name": label, "error": str(exc)}))
+                print(dumps_json({"name": label, "error": str(exc)}))
             else:
                 print(f"hipct: error: {label}: {exc}", file=sys.stderr)
             continue
         if args.json:
             indent = None if args.from_hoa else 2
-            print(json.dumps(result.to_json(), indent=indent, default=_json_default))
+            print(dumps_json(result.to_json(), indent=indent))
         else:
             from hipct.planner.report import format_report
             if i:
@@ -192,7 +212,7 @@ def _cmd_plan(args) -> int:
                 print(f"wrote {path}", file=sys.stderr)
         if args.export_hoa:
             from hipct.planner.hoa import hoa_scan_block
-            text = json.dumps(hoa_scan_block(result), indent=2, default=_json_default)
+            text = dumps_json(hoa_scan_block(result), indent=2)
             if args.export_hoa == "-":
                 print(text)
             else:
@@ -202,12 +222,15 @@ def _cmd_plan(args) -> int:
 
 
 def _floats(text: str, n: int | None, option: str) -> list[float]:
+    import math
     try:
         values = [float(v) for v in str(text).split(",")]
     except ValueError:
         raise HipctError(f"{option}: expected comma-separated numbers, got {text!r}") from None
     if n is not None and len(values) != n:
         raise HipctError(f"{option}: expected {n} comma-separated numbers, got {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise HipctError(f"{option}: expected finite numbers, got {text!r}")
     return values
 
 
@@ -228,12 +251,15 @@ def _memory_bytes(text: str) -> float:
         value = float(q.to("byte").magnitude)
     except Exception:
         raise HipctError(f"--memory: expected a size such as 1GB or 500MB, got {text!r}") from None
-    if value <= 0:
-        raise HipctError(f"--memory: must be positive, got {text!r}")
+    if not 1e3 <= value <= 1e13:
+        raise HipctError(f"--memory: {text!r} is out of range; allowed: 1kB to 10TB")
     return value
 
 
 def _cmd_reconstruct(args, argv) -> int:
+    import math
+
+    from hipct.fields import number, whole
     from hipct.reconstruction.pipeline import ReconParams, reconstruct
     from hipct.units import length_m, parse_quantity
 
@@ -245,9 +271,20 @@ def _cmd_reconstruct(args, argv) -> int:
         plan = {"values": result.values, "plan": result.to_json()}
     if args.no_phase and args.delta_beta not in (None, 0):
         raise HipctError("--no-phase and --delta-beta: give one or the other")
-    if args.delta_beta is not None and args.delta_beta < 0:
-        raise HipctError(f"--delta-beta: must be >= 0, got {args.delta_beta}")
+    if args.delta_beta is not None:
+        if not math.isfinite(args.delta_beta) or args.delta_beta < 0:
+            raise HipctError(f"--delta-beta: must be a finite number >= 0, got {args.delta_beta}")
+        number(args.delta_beta, "--delta-beta", 0, 1e6)
+    whole(args.bin, "--bin", 1, 64)
+    whole(args.rings, "--rings", 0, 1001)
+    if args.width is not None:
+        whole(args.width, "--width", 1, 100_000)
     unsharp = _floats(args.unsharp, 2, "--unsharp") if args.unsharp else (0.0, 0.0)
+    number(unsharp[0], "--unsharp sigma", 0, 1000)
+    number(unsharp[1], "--unsharp coefficient", 0, 100)
+    window = tuple(_floats(args.window, 2, "--window")) if args.window else None
+    if window is not None and not window[0] < window[1]:
+        raise HipctError(f"--window: expected LO,HI with LO < HI, got {args.window!r}")
     roi = None
     if args.roi:
         try:
@@ -262,16 +299,18 @@ def _cmd_reconstruct(args, argv) -> int:
         delta_beta=0.0 if args.no_phase else args.delta_beta,
         energy_kev=None if args.energy is None else float(
             parse_quantity(args.energy, "energy", "--energy", default_unit="keV",
-                           positive=True).to("keV").magnitude),
+                           positive=True, bounds=(1, 800, "keV")).to("keV").magnitude),
         distance_m=None if args.distance is None else length_m(
-            args.distance, "--distance", default_unit="m", positive=True),
+            args.distance, "--distance", default_unit="m", positive=True,
+            bounds=(None, 1000, "m")),
         pixel_size_m=None if args.pixel_size is None else length_m(
-            args.pixel_size, "--pixel-size", default_unit="um", positive=True),
+            args.pixel_size, "--pixel-size", default_unit="um", positive=True,
+            bounds=(1e-9, 1e-2, "m")),
         filter_name=args.filter, unsharp_sigma_px=unsharp[0], unsharp_coeff=unsharp[1],
         ring_size=args.rings, rows=_span(args.rows, "--rows") if args.rows else None,
         binning=args.bin, width=args.width, roi=roi, flat_source=args.flat_source,
         fmt=args.format, dtype=args.dtype,
-        window=tuple(_floats(args.window, 2, "--window")) if args.window else None,
+        window=window,
         memory_bytes=_memory_bytes(args.memory), fbp_method=args.fbp,
         scheduler=args.scheduler,
         origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,

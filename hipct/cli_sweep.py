@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,7 @@ def _fmt(key, fmt, value):
 
 def cmd_sweep(args, plan) -> int:
     """Run the sweep described by ``args.sweep`` on ``plan`` and print the ranking."""
-    from hipct.cli import _json_default
+    from hipct.cli import dumps_json
     from hipct.planner.sweep import parse_sweep, sweep
     from hipct.units import length_m, parse_quantity, time_s
 
@@ -48,11 +47,10 @@ def cmd_sweep(args, plan) -> int:
     best = result.ranked(args.goal)[:args.top]
     excluded = Counter(r for r in result.reasons if r)
     if args.json:
-        print(json.dumps({"plan": plan.name, "variants": spec.size,
+        print(dumps_json({"plan": plan.name, "variants": spec.size,
                           "feasible": int(result.feasible.sum()), "seconds": result.seconds,
                           "goal": args.goal, "excluded": dict(excluded),
-                          "best": [result.row(i) for i in best]}, indent=2,
-                         default=_json_default))
+                          "best": [result.row(i) for i in best]}, indent=2))
     else:
         print(f"{plan.name}: {spec.size} variants ({len(spec.filters)} filter sets × "
               f"{spec.distances_m.size} distances × {spec.subframe_times_s.size} sub-frame "
