@@ -18,8 +18,17 @@ from hipct.errors import HipctError
 __all__ = ["main", "dumps_json"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (``hipct: error: ...``), exit code 2."""
+
+    def error(self, message):
+        where = self.prog.removeprefix("hipct").strip()
+        self.exit(2, f"hipct: error: {where + ': ' if where else ''}"
+                     f"{' '.join(str(message).split())} (see {self.prog} -h)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hipct",
         description="Plan, reconstruct and compare HiP-CT scans at ESRF BM18/BM05.")
     parser.add_argument("--version", action="version", version=f"hipct {__version__}")

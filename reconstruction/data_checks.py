@@ -43,6 +43,15 @@ def check_angles(scan) -> None:
                       "check the angle record", HipctWarning, stacklevel=2)
 
 
+def _finite_mean(frames: np.ndarray) -> np.ndarray:
+    """Mean over frames of the finite values of each pixel (NaN where none is finite)."""
+    ok = np.isfinite(frames)
+    count = ok.sum(axis=0)
+    total = np.where(ok, frames, 0.0).sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _band(scan, rows) -> slice:
     r0, r1 = rows
     mid = (r0 + r1) // 2
@@ -88,14 +97,14 @@ def check_scan_data(scan, rows, flat_source: str = "file") -> dict:
         darks = scan.read("dark", band)
         if not np.isfinite(darks).any():
             raise DataError(f"{scan.path}: the darks are all non-finite (NaN or inf)")
-        dark = np.nanmean(np.where(np.isfinite(darks), darks, np.nan), axis=0)
+        dark = _finite_mean(darks)
     below = 0.0
     if flat_source == "file" and scan.flat_frames.size:
         flats = scan.read("flat", band)
         if not np.isfinite(flats).any():
             raise DataError(f"{scan.path}: the flats are all non-finite (NaN or inf); "
                             "use --flat-source scan")
-        flat = np.nanmean(np.where(np.isfinite(flats), flats, np.nan), axis=0)
+        flat = _finite_mean(flats)
         signal = flat - (0.0 if dark is None else dark)
         below = float(np.mean(~(signal > 0)))
         if below > _BAD_FRACTION:
@@ -103,12 +112,14 @@ def check_scan_data(scan, rows, flat_source: str = "file") -> dict:
                             "(flats no brighter than darks: swapped or empty frames?); check "
                             "the image keys or use --flat-source scan")
         if scan.saturation:
-            sat = float(np.mean(flats >= scan.saturation))
+            with np.errstate(invalid="ignore"):
+                sat = float(np.mean(flats >= scan.saturation))
             if sat > _SAT_WARN:
                 warnings.warn(f"{scan.path}: {sat:.2%} of the flat-field pixels are saturated "
                               f"(>= {scan.saturation:g}); the transmission there is wrong",
                               HipctWarning, stacklevel=2)
-    clipped = float(np.mean(proj >= scan.saturation)) if scan.saturation else 0.0
+    with np.errstate(invalid="ignore"):
+        clipped = float(np.mean(proj >= scan.saturation)) if scan.saturation else 0.0
     if clipped > 0:
         warnings.warn(f"{scan.path}: {clipped:.2%} of the sampled projection pixels are "
                       f"clipped at the saturation value {scan.saturation:g}", HipctWarning,

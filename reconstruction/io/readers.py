@@ -67,7 +67,7 @@ class Scan:
         """
         try:
             return np.asarray(self._read(kind, rows, frames or slice(None)), dtype=np.float32)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise DataError(f"{self.path}: cannot read {kind} rows {rows.start}:{rows.stop} "
                             f"(truncated or corrupt file?): {exc}") from None
 
@@ -275,6 +275,7 @@ def open_tiff_stack(sidecar) -> Scan:
     import tifffile
 
     from hipct.beamlines.loader import read_yaml
+    from hipct.fields import check_keys
     from hipct.units import parse_quantity
 
     sidecar = Path(sidecar)
@@ -283,9 +284,7 @@ def open_tiff_stack(sidecar) -> Scan:
         raise DataError(f"{sidecar}: a TIFF-stack sidecar needs 'projections: PATTERN'")
     allowed = {"projections", "flats", "darks", "angles", "pixel_size", "distance", "energy",
                "source_distance"}
-    unknown = set(spec) - allowed
-    if unknown:
-        raise DataError(f"{sidecar}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    check_keys(spec, sorted(allowed), f"tiff sidecar {sidecar}", error=DataError)
 
     def files(key):
         if key not in spec:
@@ -368,11 +367,18 @@ def open_scan(path) -> Scan:
         raise DataError(f"{path}: not a regular file")
     if path.endswith((".yaml", ".yml")):
         return open_tiff_stack(path)
-    f = _h5open(path)
-    if "exchange" in f:
-        return open_dxchange(path)
-    if _find_nx_entry(f) is not None:
-        return open_nxtomo(path)
+    from hipct.errors import HipctError
+    try:
+        f = _h5open(path)
+        if "exchange" in f:
+            return open_dxchange(path)
+        if _find_nx_entry(f) is not None:
+            return open_nxtomo(path)
+    except HipctError:
+        raise
+    except Exception as exc:  # damaged metadata: h5py raises many classes
+        raise DataError(f"{path}: damaged HDF5 file ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:200]})") from None
     raise DataError(f"{path}: neither NXtomo (/ENTRY/instrument/detector/data) nor "
                     "Data Exchange (/exchange/data)")
 
