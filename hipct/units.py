@@ -86,6 +86,10 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
     if isinstance(value, bool) or value is None:
         raise PlanError(f"{field}: expected a {kind} with a unit, got {value!r}")
     if isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > 1e300 or not math.isfinite(float(value)):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise PlanError(f"{field}: {shown} is not finite; give a finite "
+                            f"{kind.replace('_', ' ')} such as '1 {_EXAMPLE_UNIT[kind]}'")
         if default_unit is None:
             raise PlanError(f"{field}: {value!r} has no unit; write it as e.g. '{value} "
                             f"{_EXAMPLE_UNIT[kind]}'")

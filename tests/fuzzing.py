@@ -404,3 +404,86 @@ def is_finite_json(text: str) -> bool:
 __all__ = ["mutate_mapping", "check_outcome", "run_cli", "run_subprocess", "write_scan",
            "corrupt", "CORRUPTIONS", "MUST_REJECT", "recon_argv", "plan_argv", "base_plan",
            "base_sweep", "small_sweep", "read_volume", "is_finite_json"]
+
+
+# --- inputs that must be refused (exit 2, one line naming the field) ---------------------------
+
+def must_reject_cases(folder: Path) -> list[tuple[str, list, str]]:
+    """``(label, argv, text the error must contain)`` for inputs every run must refuse."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plan_text = PLAN.read_text()
+    base = base_plan()
+    cases = []
+
+    def plan_file(name, data=None, text=None, raw=None):
+        path = folder / f"{name}.yaml"
+        if raw is not None:
+            path.write_bytes(raw)
+        else:
+            path.write_text(text if text is not None else yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def with_(**kw):
+        d = copy.deepcopy(base)
+        for key, value in kw.items():
+            node = d
+            parts = key.split("__")
+            for p in parts[:-1]:
+                node = node.setdefault(p, {})
+            node[parts[-1]] = value
+        return d
+
+    for label, data, needle in [
+        ("nan distance", with_(propagation_distance="nan m"), "propagation_distance"),
+        ("bare nan distance", with_(propagation_distance=float("nan")), "propagation_distance"),
+        ("1e400 current", with_(ring_current="1e400 mA"), "ring_current"),
+        ("tiny grid step", with_(energy_grid={"step": "0.00001 keV"}), "energy_grid.step"),
+        ("grid beyond tables", with_(energy_grid={"max": "2000 keV"}), "energy_grid.max"),
+        ("power tower", with_(propagation_distance="2**2**2**2**2 m"), "propagation_distance"),
+        ("delta_beta abc", with_(delta_beta="abc"), "delta_beta"),
+        ("inf projections", with_(acquisition__projections=float("inf")), "projections"),
+        ("fractional projections", with_(acquisition__projections=2000.5), "projections"),
+        ("negative fill", with_(target_fill=-0.5), "target_fill"),
+        ("dev zero beamline", with_(beamline="/dev/zero"), "not a regular file"),
+        ("misspelt key", {**base, "propagation_distanc": "1 m"}, "propagation_distance"),
+    ]:
+        cases.append((f"plan: {label}", ["plan", plan_file(label.replace(" ", "_"), data), "--json"],
+                      needle))
+    cases.append(("plan: duplicate key",
+                  ["plan", plan_file("dup", text=plan_text + "\nname: again\n"), "--json"],
+                  "duplicate key 'name'"))
+    cases.append(("plan: not UTF-8",
+                  ["plan", plan_file("latin", raw=plan_text.encode() + b"\n# caf\xe9\n"), "--json"],
+                  "not UTF-8"))
+    cases.append(("plan: deep nesting",
+                  ["plan", plan_file("deep", text=plan_text + "\nx: " + "[" * 500 + "]" * 500 + "\n"),
+                   "--json"], "nested"))
+    beam = yaml.safe_load(BEAMLINE.read_text())
+    for label, mutate, needle in [
+        ("full_wel", lambda b: next(iter(b["cameras"].values())).update(
+            full_wel=next(iter(b["cameras"].values())).pop("full_well")), "did you mean 'full_well'"),
+        ("QE of 5", lambda b: next(iter(b["cameras"].values())).update(quantum_efficiency=5),
+         "quantum_efficiency"),
+        ("cameras as a list", lambda b: b.update(cameras=[1, 2]), "cameras"),
+        ("nan field", lambda b: b["source"].update(field="nan T"), "field"),
+    ]:
+        b = copy.deepcopy(beam)
+        mutate(b)
+        bl = plan_file(f"beamline_{label.replace(' ', '_')}", b)
+        cases.append((f"beamline: {label}",
+                      ["plan", plan_file(f"plan_{label.replace(' ', '_')}",
+                                         {**base, "beamline": str(bl), "detector": None}),
+                       "--json"], needle))
+    sweep = plan_file("sweep_frac", {"subframe_time": {"from": "10 ms", "to": "20 ms",
+                                                       "num": 2.7}})
+    cases.append(("sweep: num 2.7", ["plan", PLAN, "--sweep", sweep], "subframe_time.num"))
+    ok_sweep = plan_file("sweep_ok", small_sweep())
+    cases.append(("sweep: --max-dose nan kGy",
+                  ["plan", PLAN, "--sweep", ok_sweep, "--max-dose", "nan kGy"], "--max-dose"))
+    cases.append(("compare: --dose-fraction 1e-30",
+                  ["compare", PLAN, "--simulate", "--dose-fraction", "1e-30"], "--dose-fraction"))
+    cases.append(("simulate: --width 1e9",
+                  ["simulate", PLAN, "-o", folder / "sim.nx", "--width", "1000000000"], "--width"))
+    cases.append(("simulate: -o folder",
+                  ["simulate", PLAN, "-o", folder, "--overwrite"], "--output"))
+    return cases

@@ -109,3 +109,10 @@ def test_broken_pipe_ends_quietly(monkeypatch):
     assert main(["plan", str(fuzzing.PLAN)]) == 0
     monkeypatch.undo()
     stream.close()
+
+
+def test_inputs_that_must_be_refused(tmp_path):
+    for label, argv, needle in fuzzing.must_reject_cases(tmp_path):
+        code, out, err = fuzzing.run_cli(argv)
+        assert fuzzing.check_outcome(code, out, err) == "refused", label
+        assert needle in err, (label, err)
