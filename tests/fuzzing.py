@@ -13,6 +13,7 @@ import copy
 import io
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,9 @@ NASTY = [None, True, False, 0, -1, 2.7, 1e300, float("nan"), float("inf"), -floa
          "1e30 ms", [], {}, [1, 2], {"a": 1}, "x" * 300, "GGG 20 um", "sapphire 7 mm",
          "Ag 1e9 mm", "brain", 10 ** 30, -10 ** 30, "10 keV", "900 keV", "0.001 keV", "1 T",
          [[[[[1]]]]], "é∂ƒ", "\x00", "1.5.5 m", "m", "3 furlong", "12 mA", "1e9 mA"]
+
+
+_QUANTITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*([A-Za-zµ/^0-9]+)\s*$")
 
 
 def _paths(node, prefix=()):
@@ -91,6 +95,18 @@ def mutate_mapping(base: dict, seed: int) -> bytes:
         for _ in range(rng.randint(1, 5)):
             raw[rng.randrange(len(raw))] = rng.randrange(256)
         return bytes(raw)
+    if op < 0.45:                                   # plausible edits: scale quantities
+        for path, value in [(p, v) for p, v in _paths(data) if p]:
+            if rng.random() < 0.5:
+                continue
+            if isinstance(value, str):
+                m = _QUANTITY.match(value)
+                if m:
+                    scaled = float(m.group(1)) * rng.choice([0.5, 0.8, 1.25, 2.0])
+                    _set(data, path, f"{scaled:.4g} {m.group(2)}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1:
+                _set(data, path, type(value)(value * rng.choice([1, 2])))
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
     for _ in range(rng.randint(1, 3)):
         paths = [p for p, _ in _paths(data) if p]
         if not paths:
@@ -353,7 +369,7 @@ def recon_argv(seed: int) -> list[str]:
     """Random reconstruct options (some valid, some not), without input and output."""
     rng = random.Random(seed)
     argv = ["--quiet"]
-    keys = rng.sample(sorted(RECON_OPTIONS), rng.randint(1, 4))
+    keys = rng.sample(sorted(RECON_OPTIONS), rng.randint(0, 3))
     if "--delta-beta" not in keys and rng.random() < 0.7:
         argv.append("--no-phase")
     for key in keys:
@@ -364,11 +380,12 @@ def recon_argv(seed: int) -> list[str]:
 
 
 PLAN_OPTIONS = {
-    "--max-dose": ["20kGy", "nan kGy", "-1 Gy", "0", "inf Gy", "5 m", "1e400"],
-    "--max-time": ["4h", "nan s", "-1 s", "3 kg"],
-    "--max-resolution": ["2um", "nan um", "0 um", "1e400 um"],
-    "--min-range": ["0", "0.5", "2", "nan", "-1"],
-    "--top": ["1", "0", "-5", "10", "1e9", "x"],
+    "--max-dose": ["20kGy", "5 kGy", "100 kGy", "3e4", "nan kGy", "-1 Gy", "0", "inf Gy",
+                   "5 m", "1e400"],
+    "--max-time": ["4h", "30 min", "2 h", "nan s", "-1 s", "3 kg"],
+    "--max-resolution": ["2um", "5 um", "nan um", "0 um", "1e400 um"],
+    "--min-range": ["0", "0.1", "0.5", "2", "nan", "-1"],
+    "--top": ["1", "3", "10", "0", "-5", "1e9", "x"],
     "--goal": ["cnr", "dose", "time", "range", "cnr-per-dose", "speed"],
 }
 
@@ -377,7 +394,7 @@ def plan_argv(seed: int, plan: Path, sweep: Path) -> list[str]:
     """``plan PLAN --sweep SWEEP --json`` with random budget options."""
     rng = random.Random(seed)
     argv = ["plan", plan, "--sweep", sweep, "--json"]
-    for key in rng.sample(sorted(PLAN_OPTIONS), rng.randint(1, 3)):
+    for key in rng.sample(sorted(PLAN_OPTIONS), rng.randint(0, 2)):
         argv += [key, rng.choice(PLAN_OPTIONS[key])]
     return argv
 

@@ -53,6 +53,7 @@ def test_mutated_beamline_files(workdir, seed):
                                                 seed))
     plan = fuzzing.base_plan()
     plan.update(beamline=str(beamline), detector=None)
+    plan["acquisition"] = dict(plan["acquisition"], projections=4000)
     (workdir / "plan_bl.yaml").write_text(yaml.safe_dump(plan))
     from hipct.beamlines import load_beamline
     load_beamline.cache_clear()
