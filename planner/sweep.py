@@ -86,6 +86,9 @@ def _axis(spec, field: str, parse) -> np.ndarray:
         num = whole(spec["num"], f"{field}.num", 1, MAX_AXIS)
         spacing = spec.get("spacing", "linear")
         if spacing == "log":
+            if not (lo > 0 and hi > 0):
+                raise PlanError(f"{field}: log spacing needs from and to > 0, got "
+                                f"{spec['from']!r} and {spec['to']!r}")
             return np.geomspace(lo, hi, num)
         if spacing != "linear":
             raise PlanError(f"{field}.spacing: {spacing!r}; allowed: linear, log")

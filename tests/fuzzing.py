@@ -494,6 +494,10 @@ def must_reject_cases(folder: Path) -> list[tuple[str, list, str]]:
     sweep = plan_file("sweep_frac", {"subframe_time": {"from": "10 ms", "to": "20 ms",
                                                        "num": 2.7}})
     cases.append(("sweep: num 2.7", ["plan", PLAN, "--sweep", sweep], "subframe_time.num"))
+    log0 = plan_file("sweep_log0", {"propagation_distance": {"from": "0 m", "to": "1 m",
+                                                             "num": 3, "spacing": "log"}})
+    cases.append(("sweep: log spacing from 0", ["plan", PLAN, "--sweep", log0],
+                  "log spacing needs from and to > 0"))
     ok_sweep = plan_file("sweep_ok", small_sweep())
     cases.append(("sweep: --max-dose nan kGy",
                   ["plan", PLAN, "--sweep", ok_sweep, "--max-dose", "nan kGy"], "--max-dose"))
