@@ -307,7 +307,7 @@ def corrupt(good: Path, folder: Path, kind: str, seed: int) -> Path:
             a = f[ang][()]
             del f[ang]
             if kind == "nan angles":
-                a[int(rng.integers(0, a.size))] = np.nan
+                a[int(rng.choice(np.nonzero(key == 0)[0]))] = np.nan   # a projection's
                 f[ang] = a
             elif kind == "short angles":
                 f[ang] = a[:-3]
