@@ -125,8 +125,12 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--origin", metavar="Z,Y,X",
                    help="position (um) of the rotation axis at the detector's middle row, for "
                         "the OME-Zarr translation (default: the file's stage position, else 0)")
-    r.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (refused when the inputs, format or "
+                        "parameters changed; nothing to do when the output is complete)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output that hipct wrote (never another folder); "
+                        "the old one is removed once the new one is in place")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from hipct.cli_simulate import add_parsers

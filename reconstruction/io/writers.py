@@ -452,6 +452,8 @@ def check_free_space(writer: _Staged, fraction: float = 1.0) -> None:
     text = (f"output: the volume needs about {nbytes / 1e6:.4g} MB but only {free / 1e6:.4g} MB "
             f"are free beside {writer.out}")
     if writer.format_name in ("tiff", "hdf5"):
+        if not writer.done:                     # nothing written yet: leave nothing behind
+            shutil.rmtree(writer.staging, ignore_errors=True)
         writer.abandon()
         raise DataError(text + "; free space or choose another --output")
     warnings.warn(text + " (uncompressed; compression may make it fit)", HipctWarning,

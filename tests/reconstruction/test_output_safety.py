@@ -266,6 +266,10 @@ def test_disk_full_is_one_line_and_resumable(tmp_path, capsys, make_scan):
         assert not out.exists() and not output_guard.lock_path(out).exists()
         journal = disk / ".v.ome.zarr.partial" / "hipct-progress.json"
         assert 0 < len(json.loads(journal.read_text())["done"]) < 4
+        # an uncompressed HDF5 volume that cannot fit is refused before the work
+        code, err = _run(capsys, scan, "-o", disk / "v.h5", "--format", "hdf5", *args)
+        assert code == 2 and "are free beside" in err and err.count("\n") == 1
+        assert not (disk / ".v.h5.partial").exists() and not (disk / "v.h5").exists()
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         code, err = _run(capsys, scan, "-o", out, "--resume", *args)
         assert code == 0, err
@@ -276,11 +280,18 @@ def test_disk_full_is_one_line_and_resumable(tmp_path, capsys, make_scan):
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-def test_written_files_follow_the_umask(tmp_path, capsys):
+def test_written_files_follow_the_umask(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from hipct.files import write_text_atomic
+    from hipct.planner.plots import save_figure
     old = os.umask(0o022)
     try:
         path = write_text_atomic(tmp_path / "a.json", "{}\n")
+        figure = save_figure(plt.figure(), tmp_path / "f.png")
     finally:
         os.umask(old)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644      # mkstemp alone gives 0600
+    assert stat.S_IMODE(os.stat(figure).st_mode) == 0o644
