@@ -5,7 +5,8 @@
 * A finished output carries a marker (``.hipct-output.json`` inside a folder output, the
   ``hipct_key`` attribute of ``/volume`` in an HDF5 output) holding the *key* of the run: the
   inputs' checksums, the format, the shape, the data type and every parameter.
-  :func:`read_marker` returns it; only a path with a marker is ever replaced.
+  :func:`read_marker` returns it; only a path with a marker (or, from versions without
+  markers, hipct's provenance in its metadata) is ever replaced.
 * :class:`OutputLock` is an exclusive ``flock`` on ``.NAME.lock`` beside the output, held by
   the run that stages ``NAME``; a second run is refused with the holder's pid, host and start.
 * :func:`swap_into_place` moves the staged payload onto the output: with an atomic exchange
@@ -82,7 +83,7 @@ def read_marker(path: Path) -> dict | None:
         if path.is_dir() and not path.is_symlink():
             marker = path / MARKER
             if not marker.is_file():
-                return None
+                return _legacy_folder(path)
             data = json.loads(marker.read_text(encoding="utf-8"))
             return data.get("key") if isinstance(data, dict) and data.get("hipct") else None
         if path.is_file():
@@ -92,11 +93,26 @@ def read_marker(path: Path) -> dict | None:
                     return None
             with h5py.File(path, "r") as f:
                 vol = f.get("volume")
-                if vol is None or "hipct_key" not in vol.attrs:
+                if vol is None or "hipct" not in vol.attrs:
                     return None
+                if "hipct_key" not in vol.attrs:
+                    return {"written_before_run_keys": True}
                 return json.loads(vol.attrs["hipct_key"])
     except (OSError, ValueError, UnicodeDecodeError):
         return None
+    return None
+
+
+def _legacy_folder(path: Path) -> dict | None:
+    """A folder output of a hipct without markers (provenance ``hipct`` in its metadata)."""
+    for name in (".zattrs", "zarr.json", "hipct.json"):
+        meta = path / name
+        if meta.is_file() and meta.stat().st_size < 64 << 20:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+            if name == "zarr.json":
+                data = data.get("attributes", {}) if isinstance(data, dict) else {}
+            if isinstance(data, dict) and isinstance(data.get("hipct"), dict):
+                return {"written_before_run_keys": True}
     return None
 
 

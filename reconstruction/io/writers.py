@@ -118,8 +118,7 @@ class _Staged:
         self.payload = self.staging / self.payload_name
         self.key = {"format": self.format_name, "shape": list(self.shape),
                     "dtype": str(self.dtype),
-                    "inputs": [{"path": i.get("path"), "sha256": i.get("sha256")}
-                               for i in inputs],
+                    "inputs": [{"sha256": i.get("sha256")} for i in inputs],
                     "parameters": json.loads(json.dumps(info.get("parameters", {}),
                                                         default=str))}
         self.done: list = []

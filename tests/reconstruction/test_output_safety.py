@@ -295,3 +295,14 @@ def test_written_files_follow_the_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644      # mkstemp alone gives 0600
     assert stat.S_IMODE(os.stat(figure).st_mode) == 0o644
+
+
+def test_output_of_a_version_without_markers_may_be_overwritten(tmp_path, capsys, scan):
+    out = tmp_path / "v.ome.zarr"
+    assert _run(capsys, scan, "-o", out, *COMMON)[0] == 0
+    (out / output_guard.MARKER).unlink()            # as written before outputs had markers
+    assert output_guard.read_marker(out) == {"written_before_run_keys": True}
+    code, err = _run(capsys, scan, "-o", out, "--resume", *COMMON)
+    assert code == 2 and "--overwrite" in err       # not known to be the same run
+    assert _run(capsys, scan, "-o", out, "--overwrite", *COMMON)[0] == 0
+    assert output_guard.read_marker(out)["format"] == "ome-zarr"
