@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from hipct.errors import BeamlineError, PlanError
+from hipct.fields import check_keys, load_yaml, number, read_text, whole
 from hipct.units import length_m, parse_quantity, time_s, to_float
 
 __all__ = ["Source", "Optic", "Camera", "ScintillatorType", "Screen", "AcquisitionDefaults",
@@ -192,18 +193,10 @@ def _norm(name: str) -> str:
 
 
 def read_yaml(path: Path, what: str):
-    """Read a YAML file; syntax errors become one-line :class:`PlanError` with the line."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise PlanError(f"{what}: cannot read {path}: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PlanError(f"{what}: YAML syntax error in {path}{where}: {problem}") from None
+    """Read a YAML file (regular, UTF-8, bounded size; duplicate keys refused); every problem
+    is a one-line :class:`PlanError` naming the file and, for syntax, the line."""
+    text = read_text(path, what)
+    return load_yaml(text, what, path)
 
 
 def builtin_beamlines() -> list[str]:
@@ -240,8 +233,40 @@ def load_beamline(name_or_path: str) -> Beamline:
     return _build(data, where)
 
 
+_TOP_KEYS = ("name", "facility", "source", "beamline_filters", "filter_materials", "optics",
+             "cameras", "scintillators", "acquisition_defaults", "optics_transmission",
+             "rod_filters", "propagation_medium")
+_SOURCE_KEYS = ("type", "field", "electron_energy", "ring_current", "source_size",
+                "source_to_sample", "energy", "flux", "beam_size")
+_OPTIC_KEYS = ("type", "magnification", "na", "f_number", "transmission", "aliases")
+_CAMERA_KEYS = ("format", "pixel_size", "full_well", "read_noise", "bit_depth",
+                "quantum_efficiency", "binning", "latency", "binned_bit_depth", "aliases")
+_SCINT_KEYS = ("formula", "density", "light_yield", "refractive_index", "aliases")
+_DEFAULT_KEYS = ("n_ref", "ref_groups", "n_dark", "overhead_per_scan",
+                 "vertical_step")
+
+
+def _aliases(entry: dict, name, ctx: str) -> list:
+    extra = entry.get("aliases") or []
+    if not isinstance(extra, list) or not all(isinstance(a, (str, int, float)) for a in extra):
+        raise BeamlineError(f"{ctx}.aliases: expected a list of names, got {extra!r}")
+    return [str(name), *map(str, extra)]
+
+
+def _table(d: dict, key: str, where: str) -> dict:
+    table = d.get(key) or {}
+    if not isinstance(table, dict):
+        raise BeamlineError(f"beamline {where}: {key}: expected a mapping of name: {{...}}, "
+                            f"got {type(table).__name__}")
+    return table
+
+
 def _build(d: dict, where: str) -> Beamline:
+    """Validate a beamline mapping: known keys only, finite numbers in physical bounds."""
     from hipct.planner.layers import parse_layer  # planner imports beamlines lazily too
+
+    err = BeamlineError
+    check_keys(d, _TOP_KEYS, f"beamline {where}", error=err)
 
     def req(mapping, key, ctx):
         if key not in mapping:
@@ -249,30 +274,39 @@ def _build(d: dict, where: str) -> Beamline:
         return mapping[key]
 
     s = req(d, "source", "")
-    stype = s.get("type", "bending_magnet")
     ctx = f"beamline {where}: source"
+    check_keys(s, _SOURCE_KEYS, ctx, error=err)
+    stype = s.get("type", "bending_magnet")
     if stype == "bending_magnet":
         size = s.get("source_size", {}) or {}
+        check_keys(size, ("horizontal", "vertical"), f"{ctx}.source_size", error=err)
         src = Source(
             type=stype,
             source_to_sample_m=length_m(req(s, "source_to_sample", "source."),
-                                        f"{ctx}.source_to_sample"),
+                                        f"{ctx}.source_to_sample", bounds=(0.01, 10_000, "m")),
             field_t=to_float(parse_quantity(req(s, "field", "source."), "magnetic_field",
-                                            f"{ctx}.field"), "T"),
-            electron_energy_gev=to_float(parse_quantity(s.get("electron_energy", "6 GeV"),
-                                                        "energy", f"{ctx}.electron_energy"), "GeV"),
+                                            f"{ctx}.field", bounds=(1e-3, 20, "T")), "T"),
+            electron_energy_gev=to_float(parse_quantity(
+                s.get("electron_energy", "6 GeV"), "energy", f"{ctx}.electron_energy",
+                bounds=(0.1, 20, "GeV")), "GeV"),
             ring_current_a=to_float(parse_quantity(s.get("ring_current", "200 mA"), "current",
-                                                   f"{ctx}.ring_current"), "A"),
+                                                   f"{ctx}.ring_current",
+                                                   bounds=(None, 1, "A")), "A"),
             size_rms_h_m=length_m(size.get("horizontal", "0 um"),
-                                  f"{ctx}.source_size.horizontal", allow_zero=True),
+                                  f"{ctx}.source_size.horizontal", allow_zero=True,
+                                  bounds=(0, 0.01, "m")),
             size_rms_v_m=length_m(size.get("vertical", "0 um"),
-                                  f"{ctx}.source_size.vertical", allow_zero=True),
+                                  f"{ctx}.source_size.vertical", allow_zero=True,
+                                  bounds=(0, 0.01, "m")),
         )
     elif stype == "monochromatic":
         src = parse_monochromatic(s, ctx)
     else:
         raise BeamlineError(f"{ctx}.type: {stype!r} is not allowed; use bending_magnet or "
                             f"monochromatic")
+    bl_filters = d.get("beamline_filters") or []
+    if not isinstance(bl_filters, list):
+        raise BeamlineError(f"beamline {where}: beamline_filters: expected a list")
     rods = d.get("rod_filters")
     rod_filters = None
     if rods is not None:
@@ -280,68 +314,111 @@ def _build(d: dict, where: str) -> Beamline:
             raise BeamlineError(f"beamline {where}: rod_filters: expected {{diameter, "
                                 f"beam_height}}, e.g. {{diameter: 4 mm, beam_height: 2.2 mm}}")
         rod_filters = (length_m(req(rods, "diameter", "rod_filters."),
-                                f"beamline {where}: rod_filters.diameter"),
+                                f"beamline {where}: rod_filters.diameter",
+                                bounds=(1e-6, 1, "m")),
                        length_m(req(rods, "beam_height", "rod_filters."),
-                                f"beamline {where}: rod_filters.beam_height"))
+                                f"beamline {where}: rod_filters.beam_height",
+                                bounds=(1e-6, 1, "m")))
     filters = tuple(parse_layer(f, f"beamline {where}: beamline_filters[{i}]", rod_filters)
-                    for i, f in enumerate(d.get("beamline_filters") or []))
+                    for i, f in enumerate(bl_filters))
     optics, cameras, scints = {}, {}, {}
     aliases = {"optics": {}, "cameras": {}, "scintillators": {}}
-    throughput = float(d.get("optics_transmission", 1.0))
-    if not 0 < throughput <= 1:
-        raise BeamlineError(f"beamline {where}: optics_transmission must be in (0, 1], "
-                            f"got {throughput}")
-    for name, o in (d.get("optics") or {}).items():
+    throughput = number(d.get("optics_transmission", 1.0), f"beamline {where}: "
+                        f"optics_transmission", 0, 1, open_lo=True, error=err)
+    for name, o in _table(d, "optics", where).items():
+        octx = f"beamline {where}: optics.{name}"
+        check_keys(o, _OPTIC_KEYS, octx, error=err)
         mag = req(o, "magnification", f"optics.{name}.")
-        lo, hi = (mag, mag) if not isinstance(mag, (list, tuple)) else (mag[0], mag[1])
+        if isinstance(mag, (list, tuple)):
+            if len(mag) != 2:
+                raise BeamlineError(f"{octx}.magnification: expected M or [MIN, MAX], got {mag!r}")
+            lo, hi = mag
+        else:
+            lo = hi = mag
+        lo = number(lo, f"{octx}.magnification", 0, 1e4, open_lo=True, error=err)
+        hi = number(hi, f"{octx}.magnification", lo, 1e4, error=err)
+        otype = o.get("type", "fixed")
+        if otype not in ("fixed", "zoom"):
+            raise BeamlineError(f"{octx}.type: {otype!r} is not allowed; use fixed or zoom")
         f_number = o.get("f_number")
-        optics[name] = Optic(name, o.get("type", "fixed"), float(lo), float(hi),
-                             float(o.get("na", 0.1)),
-                             None if f_number is None else float(f_number),
-                             float(o.get("transmission", throughput)))
-        for a in (name, *o.get("aliases", [])):
+        optics[name] = Optic(str(name), otype, lo, hi,
+                             number(o.get("na", 0.1), f"{octx}.na", 0, 1.6, open_lo=True,
+                                    error=err),
+                             None if f_number is None else
+                             number(f_number, f"{octx}.f_number", 0.5, 100, error=err),
+                             number(o.get("transmission", throughput), f"{octx}.transmission",
+                                    0, 1, open_lo=True, error=err))
+        for a in _aliases(o, name, octx):
             aliases["optics"][_norm(a)] = name
-    for name, c in (d.get("cameras") or {}).items():
-        nx, ny = req(c, "format", f"cameras.{name}.")
+    for name, c in _table(d, "cameras", where).items():
+        cctx = f"beamline {where}: cameras.{name}"
+        check_keys(c, _CAMERA_KEYS, cctx, error=err)
+        fmt = req(c, "format", f"cameras.{name}.")
+        if not isinstance(fmt, (list, tuple)) or len(fmt) != 2:
+            raise BeamlineError(f"{cctx}.format: expected [WIDTH, HEIGHT] in pixels, got {fmt!r}")
+        nx, ny = (whole(v, f"{cctx}.format", 1, 100_000, error=err) for v in fmt)
+        binning = c.get("binning", [1, 2, 4])
+        if not isinstance(binning, list) or not binning:
+            raise BeamlineError(f"{cctx}.binning: expected a list such as [1, 2, 4]")
         binned_bits = c.get("binned_bit_depth")
-        if binned_bits is not None and (not isinstance(binned_bits, int) or binned_bits < 1):
-            raise BeamlineError(f"beamline {where}: cameras.{name}.binned_bit_depth: expected a "
-                                f"positive integer (e.g. 16 or 32), got {binned_bits!r}")
         cameras[name] = Camera(
-            name, int(nx), int(ny),
-            length_m(req(c, "pixel_size", f"cameras.{name}."),
-                     f"beamline {where}: cameras.{name}.pixel_size"),
-            float(c.get("full_well", 30000)), float(c.get("read_noise", 1.5)),
-            int(c.get("bit_depth", 16)), float(c.get("quantum_efficiency", 0.7)),
-            tuple(c.get("binning", [1, 2, 4])),
-            time_s(c.get("latency", "0 s"), f"beamline {where}: cameras.{name}.latency",
-                   allow_zero=True), binned_bits)
-        for a in (name, *c.get("aliases", [])):
+            str(name), nx, ny,
+            length_m(req(c, "pixel_size", f"cameras.{name}."), f"{cctx}.pixel_size",
+                     bounds=(1e-7, 1e-3, "m")),
+            number(c.get("full_well", 30000), f"{cctx}.full_well", 1, 1e9, error=err),
+            number(c.get("read_noise", 1.5), f"{cctx}.read_noise", 0, 1e5, error=err),
+            whole(c.get("bit_depth", 16), f"{cctx}.bit_depth", 1, 32, error=err),
+            number(c.get("quantum_efficiency", 0.7), f"{cctx}.quantum_efficiency", 0, 1,
+                   open_lo=True, error=err),
+            tuple(whole(b, f"{cctx}.binning", 1, 64, error=err) for b in binning),
+            time_s(c.get("latency", "0 s"), f"{cctx}.latency", allow_zero=True,
+                   bounds=(0, 60, "s")),
+            None if binned_bits is None else
+            whole(binned_bits, f"{cctx}.binned_bit_depth", 1, 64, error=err))
+        for a in _aliases(c, name, cctx):
             aliases["cameras"][_norm(a)] = name
-    for name, sc in (d.get("scintillators") or {}).items():
+    for name, sc in _table(d, "scintillators", where).items():
+        sctx = f"beamline {where}: scintillators.{name}"
+        check_keys(sc, _SCINT_KEYS, sctx, error=err)
+        formula = req(sc, "formula", f"scintillators.{name}.")
+        if not isinstance(formula, str):
+            raise BeamlineError(f"{sctx}.formula: expected a chemical formula, got {formula!r}")
         scints[name] = ScintillatorType(
-            name, req(sc, "formula", f"scintillators.{name}."),
+            str(name), formula,
             to_float(parse_quantity(req(sc, "density", f"scintillators.{name}."), "density",
-                                    f"beamline {where}: scintillators.{name}.density"), "g/cm^3"),
-            float(sc.get("light_yield", 20000)), float(sc.get("refractive_index", 1.8)))
-        for a in (name, *sc.get("aliases", [])):
+                                    f"{sctx}.density", bounds=(0.01, 30, "g/cm^3")), "g/cm^3"),
+            number(sc.get("light_yield", 20000), f"{sctx}.light_yield", 0, 1e6, open_lo=True,
+                   error=err),
+            number(sc.get("refractive_index", 1.8), f"{sctx}.refractive_index", 1, 5,
+                   error=err))
+        for a in _aliases(sc, name, sctx):
             aliases["scintillators"][_norm(a)] = name
     a = d.get("acquisition_defaults") or {}
+    actx = f"beamline {where}: acquisition_defaults"
+    check_keys(a, _DEFAULT_KEYS, actx, error=err)
     defaults = AcquisitionDefaults(
-        n_ref=int(a.get("n_ref", 101)), ref_groups=int(a.get("ref_groups", 2)),
-        n_dark=int(a.get("n_dark", 20)),
+        n_ref=whole(a.get("n_ref", 101), f"{actx}.n_ref", 0, 100_000, error=err),
+        ref_groups=whole(a.get("ref_groups", 2), f"{actx}.ref_groups", 0, 10_000, error=err),
+        n_dark=whole(a.get("n_dark", 20), f"{actx}.n_dark", 0, 100_000, error=err),
         overhead_per_scan_s=time_s(a.get("overhead_per_scan", "120 s"),
-                                   "acquisition_defaults.overhead_per_scan", allow_zero=True),
-        vertical_step_m=length_m(a.get("vertical_step", "5 mm"),
-                                 "acquisition_defaults.vertical_step"))
+                                   f"{actx}.overhead_per_scan", allow_zero=True,
+                                   bounds=(0, 86400, "s")),
+        vertical_step_m=length_m(a.get("vertical_step", "5 mm"), f"{actx}.vertical_step",
+                                 bounds=(1e-7, 10, "m")))
     medium = d.get("propagation_medium", "air")
-    if medium is not None and str(medium).strip().lower() in ("vacuum", "none", ""):
+    if medium is not None and not isinstance(medium, str):
+        raise BeamlineError(f"beamline {where}: propagation_medium: expected a material name "
+                            f"(e.g. air) or vacuum, got {medium!r}")
+    if medium is not None and medium.strip().lower() in ("vacuum", "none", ""):
         medium = None
     if medium is not None:
         from hipct.planner.materials import resolve_material
-        resolve_material(str(medium), field=f"beamline {where}: propagation_medium")
-    return Beamline(str(d.get("name", where)), src, filters, optics, cameras, scints, defaults,
-                    aliases, rod_filters, None if medium is None else str(medium))
+        resolve_material(medium, field=f"beamline {where}: propagation_medium")
+    name = d.get("name", where)
+    if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+        raise BeamlineError(f"beamline {where}: name: expected text, got {name!r}")
+    return Beamline(str(name), src, filters, optics, cameras, scints, defaults, aliases,
+                    rod_filters, medium)
 
 
 def parse_monochromatic(s: dict, ctx: str) -> Source:
@@ -350,14 +427,17 @@ def parse_monochromatic(s: dict, ctx: str) -> Source:
         if key not in s:
             raise PlanError(f"{ctx}.{key}: missing (a monochromatic source needs energy, flux "
                             f"and beam_size, e.g. beam_size: 1 mm x 1 mm)")
-    energy = to_float(parse_quantity(s["energy"], "energy", f"{ctx}.energy"), "keV")
-    flux = to_float(parse_quantity(s["flux"], "frequency", f"{ctx}.flux"), "1/s")
+    energy = to_float(parse_quantity(s["energy"], "energy", f"{ctx}.energy",
+                                     bounds=(1, 800, "keV")), "keV")
+    flux = to_float(parse_quantity(s["flux"], "frequency", f"{ctx}.flux",
+                                   bounds=(None, 1e20, "1/s")), "1/s")
     parts = re.split(r"\s*[x×]\s*(?=[\d.])", str(s["beam_size"]).strip())
     if len(parts) != 2:
         raise PlanError(f"{ctx}.beam_size: {s['beam_size']!r}; write 'WIDTH x HEIGHT', "
                         f"e.g. '1 mm x 1 mm'")
-    w, h = (length_m(p, f"{ctx}.beam_size") * 1e3 for p in parts)
+    w, h = (length_m(p, f"{ctx}.beam_size", bounds=(1e-7, 1, "m")) * 1e3 for p in parts)
     dist = s.get("source_to_sample", "50 m")
     return Source(type="monochromatic",
-                  source_to_sample_m=length_m(dist, f"{ctx}.source_to_sample"),
+                  source_to_sample_m=length_m(dist, f"{ctx}.source_to_sample",
+                                              bounds=(0.01, 10_000, "m")),
                   energy_kev=energy, flux_per_s=flux, beam_area_mm2=w * h)

@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from hipct import __version__
 from hipct.errors import HipctError
 
-__all__ = ["main"]
+__all__ = ["main", "dumps_json"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (``hipct: error: ...``), exit code 2."""
+
+    def error(self, message):
+        where = self.prog.removeprefix("hipct").strip()
+        self.exit(2, f"hipct: error: {where + ': ' if where else ''}"
+                     f"{' '.join(str(message).split())} (see {self.prog} -h)\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hipct",
         description="Plan, reconstruct and compare HiP-CT scans at ESRF BM18/BM05.")
     parser.add_argument("--version", action="version", version=f"hipct {__version__}")
@@ -136,8 +143,12 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--refine-z", action="store_true",
                    help="z-series: refine each stage's offset by matching the overlap with "
                         "the stage above (within 10 rows) and report the shifts")
-    r.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (refused when the inputs, format or "
+                        "parameters changed; nothing to do when the output is complete)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output that hipct wrote (never another folder); "
+                        "the old one is removed once the new one is in place")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--preview", metavar="PNG",
                    help="also write the mid-slice preview here (three orthogonal mid-slices, "
@@ -155,15 +166,26 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _write_atomic(path: Path, text: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from hipct.files import write_text_atomic
+    write_text_atomic(path, text)
+
+
+def _finite(obj):
+    """``obj`` with every NaN or infinity replaced by ``None`` (JSON has no NaN)."""
+    import math
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj, **kw) -> str:
+    """Strict JSON text of ``obj``: numpy scalars converted, NaN and infinities as null."""
+    return json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))),
+                      allow_nan=False, **kw)
 
 
 def _json_default(o):
@@ -172,6 +194,8 @@ def _json_default(o):
         return o.item()
     if isinstance(o, np.bool_):
         return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
     raise TypeError(type(o).__name__)
 
 
@@ -209,13 +233,13 @@ def _cmd_plan(args) -> int:
                 raise
             failed += 1
             if args.json:
-                print(json.dumps({"name": label, "error": str(exc)}))
+                print(dumps_json({"name": label, "error": str(exc)}))
             else:
                 print(f"hipct: error: {label}: {exc}", file=sys.stderr)
             continue
         if args.json:
             indent = None if args.from_hoa else 2
-            print(json.dumps(result.to_json(), indent=indent, default=_json_default))
+            print(dumps_json(result.to_json(), indent=indent))
         else:
             from hipct.planner.report import format_report
             if i:
@@ -227,7 +251,7 @@ def _cmd_plan(args) -> int:
                 print(f"wrote {path}", file=sys.stderr)
         if args.export_hoa:
             from hipct.planner.hoa import hoa_scan_block
-            text = json.dumps(hoa_scan_block(result), indent=2, default=_json_default)
+            text = dumps_json(hoa_scan_block(result), indent=2)
             if args.export_hoa == "-":
                 print(text)
             else:
@@ -237,12 +261,15 @@ def _cmd_plan(args) -> int:
 
 
 def _floats(text: str, n: int | None, option: str) -> list[float]:
+    import math
     try:
         values = [float(v) for v in str(text).split(",")]
     except ValueError:
         raise HipctError(f"{option}: expected comma-separated numbers, got {text!r}") from None
     if n is not None and len(values) != n:
         raise HipctError(f"{option}: expected {n} comma-separated numbers, got {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise HipctError(f"{option}: expected finite numbers, got {text!r}")
     return values
 
 
@@ -271,6 +298,8 @@ def _memory_bytes(text: str) -> float:
     value = float(m.group(1)) * _SIZE_UNITS[unit]
     if value <= 0:
         raise HipctError(f"--memory: must be positive, got {text!r}")
+    if not 1e3 <= value <= 1e13:
+        raise HipctError(f"--memory: {text!r} is out of range; allowed: 1kB to 10TB")
     return value
 
 
@@ -315,6 +344,9 @@ class _logging:
 
 
 def _cmd_reconstruct(args, argv) -> int:
+    import math
+
+    from hipct.fields import number, whole
     from hipct.reconstruction.pipeline import ReconParams, reconstruct
     from hipct.units import length_m, parse_quantity
 
@@ -327,9 +359,20 @@ def _cmd_reconstruct(args, argv) -> int:
                 "phase_retrieval": result.phase_retrieval}
     if args.no_phase and args.delta_beta not in (None, 0):
         raise HipctError("--no-phase and --delta-beta: give one or the other")
-    if args.delta_beta is not None and args.delta_beta < 0:
-        raise HipctError(f"--delta-beta: must be >= 0, got {args.delta_beta}")
+    if args.delta_beta is not None:
+        if not math.isfinite(args.delta_beta) or args.delta_beta < 0:
+            raise HipctError(f"--delta-beta: must be a finite number >= 0, got {args.delta_beta}")
+        number(args.delta_beta, "--delta-beta", 0, 1e6)
+    whole(args.bin, "--bin", 1, 64)
+    whole(args.rings, "--rings", 0, 1001)
+    if args.width is not None:
+        whole(args.width, "--width", 1, 100_000)
     unsharp = _floats(args.unsharp, 2, "--unsharp") if args.unsharp else (0.0, 0.0)
+    number(unsharp[0], "--unsharp sigma", 0, 1000)
+    number(unsharp[1], "--unsharp coefficient", 0, 100)
+    window = tuple(_floats(args.window, 2, "--window")) if args.window else None
+    if window is not None and not window[0] < window[1]:
+        raise HipctError(f"--window: expected LO,HI with LO < HI, got {args.window!r}")
     roi = None
     if args.roi:
         try:
@@ -344,16 +387,18 @@ def _cmd_reconstruct(args, argv) -> int:
         delta_beta=0.0 if args.no_phase else args.delta_beta,
         energy_kev=None if args.energy is None else float(
             parse_quantity(args.energy, "energy", "--energy", default_unit="keV",
-                           positive=True).to("keV").magnitude),
+                           positive=True, bounds=(1, 800, "keV")).to("keV").magnitude),
         distance_m=None if args.distance is None else length_m(
-            args.distance, "--distance", default_unit="m", positive=True),
+            args.distance, "--distance", default_unit="m", positive=True,
+            bounds=(None, 1000, "m")),
         pixel_size_m=None if args.pixel_size is None else length_m(
-            args.pixel_size, "--pixel-size", default_unit="um", positive=True),
+            args.pixel_size, "--pixel-size", default_unit="um", positive=True,
+            bounds=(1e-9, 1e-2, "m")),
         filter_name=args.filter, unsharp_sigma_px=unsharp[0], unsharp_coeff=unsharp[1],
         ring_size=args.rings, rows=_span(args.rows, "--rows") if args.rows else None,
         binning=args.bin, width=args.width, roi=roi, flat_source=args.flat_source,
         fmt=args.format, dtype=args.dtype,
-        window=tuple(_floats(args.window, 2, "--window")) if args.window else None,
+        window=window,
         memory_bytes=_memory_bytes(args.memory), fbp_method=args.fbp,
         scheduler=args.scheduler,
         origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
@@ -364,11 +409,17 @@ def _cmd_reconstruct(args, argv) -> int:
     import warnings
 
     from hipct.errors import HipctWarning
-    with warnings.catch_warnings(record=True) as caught, _logging(args.verbose, args.log):
-        warnings.simplefilter("always", HipctWarning)
-        summary = reconstruct(params, progress=not args.quiet)
-    for w in caught:
-        print(f"hipct: warning: {w.message}", file=sys.stderr)
+    try:
+        with warnings.catch_warnings(record=True) as caught, _logging(args.verbose, args.log):
+            warnings.simplefilter("always", HipctWarning)
+            summary = reconstruct(params, progress=not args.quiet)
+    finally:
+        for w in caught:
+            print(f"hipct: warning: {w.message}", file=sys.stderr)
+    if summary.get("already_complete"):
+        print(f"{summary['output']} is already complete (same inputs and parameters); "
+              "nothing to do", file=sys.stderr)
+        return 0
     print(f"wrote {summary['output']}: {summary['shape_zyx'][0]}×{summary['shape_zyx'][1]}×"
           f"{summary['shape_zyx'][2]} voxels of {summary['voxel_size_um']:.4g} um, "
           f"axis at column(s) {', '.join(f'{c:.2f}' for c in summary['cor'])} "
@@ -381,6 +432,31 @@ def _cmd_reconstruct(args, argv) -> int:
     for path in summary.get("previews", []):
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _os_message(exc: OSError) -> str:
+    import errno
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}disk full; free space, then rerun (reconstruct: with --resume)"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{where}{what}; choose a writable folder or fix its permissions"
+    return _one_line(f"{where}{what}")
+
+
+def _quiet_stdout() -> None:
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so the interpreter's final flush is silent
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv=None) -> int:
@@ -402,7 +478,17 @@ def main(argv=None) -> int:
             from hipct.cli_simulate import cmd_compare
             return cmd_compare(args)
     except HipctError as exc:
-        print(f"hipct: error: {exc}", file=sys.stderr)
+        print(f"hipct: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        _quiet_stdout()                  # the reader (e.g. `| head`) has gone: end quietly
+        return 0
+    except MemoryError:
+        print("hipct: error: out of memory; lower --memory, --width or the plan's sizes",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:               # the environment: disk full, permissions, ...
+        print(f"hipct: error: {_os_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hipct: interrupted", file=sys.stderr)

@@ -7,7 +7,6 @@ the two sub-commands, the handlers return exit codes and raise
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -93,13 +92,18 @@ def add_parsers(sub) -> None:
                    help="measured region of the simulated slices, pixels (default 128)")
     c.add_argument("--dose-fraction", type=float, default=1.0,
                    help="simulate at this fraction of each plan's dose (default 1)")
-    c.add_argument("--json", action="store_true", help="print JSON: one record per plan")
+    c.add_argument("--json", action="store_true",
+                   help='print JSON instead of the table: {"plans": [...]} with, per plan, '
+                        "its name, file, beamline, voxel size, detected energies, "
+                        "transmission, tissue range, dose, scan time, expected resolution, "
+                        "detector fill and warnings; with --simulate also the measured CNR, "
+                        "FRC resolution and noise (values that cannot be computed are null)")
     c.add_argument("--plot", metavar="DIR", help="write comparison figures (PNG) into DIR")
 
 
 def _blur_um(text: str) -> float:
     from hipct.units import length_m
-    return length_m(text, "--blur", allow_zero=True) * 1e6
+    return length_m(text, "--blur", allow_zero=True, bounds=(0, 1e-3, "m")) * 1e6
 
 
 def cmd_simulate(args) -> int:
@@ -113,9 +117,23 @@ def cmd_simulate(args) -> int:
     from hipct.planner.plan import load_plan
     from hipct.reconstruction.simulation.simulate import SimConfig, Simulation, simulate_to_nxtomo
 
+    from hipct.fields import number, whole
     out = Path(args.output)
+    if not str(args.output).strip() or out.is_dir() or not out.name or out.name in (".", ".."):
+        raise HipctError(f"--output: {args.output!r} is a folder; give a file, e.g. -o raw.nx")
+    if (out.exists() or out.is_symlink()) and not out.is_file():
+        raise HipctError(f"--output: {out} exists and is not a regular file")
     if out.exists() and not args.overwrite:
         raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
+    whole(args.width, "--width", 8, 4096)
+    whole(args.rows, "--rows", 1, 512)
+    if args.projections is not None:
+        whole(args.projections, "--projections", 2, 20_000)
+    whole(args.energy_bins, "--energy-bins", 1, 64)
+    whole(args.oversample, "--oversample", 1, 8)
+    number(args.exposure_scale, "--exposure-scale", 0, 1e6, open_lo=True)
+    whole(args.seed, "--seed", 0, 2**32 - 1)
+    whole(args.phantom_seed, "--phantom-seed", 0, 2**32 - 1)
     plan = load_plan(args.plan)
     cfg = SimConfig(width=args.width, rows=args.rows, projections=args.projections,
                     oversample=args.oversample, energy_bins=args.energy_bins,
@@ -127,8 +145,8 @@ def cmd_simulate(args) -> int:
     for note in summary["notes"]:
         print(f"hipct: warning: {note}", file=sys.stderr)
     if args.json:
-        from hipct.cli import _json_default
-        print(json.dumps(summary, indent=2, default=_json_default))
+        from hipct.cli import dumps_json
+        print(dumps_json(summary, indent=2))
     else:
         print(f"wrote {out}: {summary['projections']} projections of {args.rows}×{args.width} "
               f"pixels at {summary['voxel_size_um']:.4g} um, axis at column "
@@ -191,10 +209,9 @@ def cmd_compare(args) -> int:
     from hipct.planner.evaluate import evaluate
     from hipct.planner.plan import load_plan
 
-    if not args.dose_fraction > 0:
-        raise HipctError(f"--dose-fraction: must be > 0, got {args.dose_fraction}")
-    if args.region < 32:
-        raise HipctError(f"--region: must be >= 32 pixels, got {args.region}")
+    from hipct.fields import number, whole
+    number(args.dose_fraction, "--dose-fraction", 1e-4, 100)
+    whole(args.region, "--region", 32, 1024)
     plans = [load_plan(p) for p in args.plans]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HipctWarning)
@@ -218,8 +235,8 @@ def cmd_compare(args) -> int:
             rec["simulated_tissue_range_fraction"] = v.get("tissue_range_fraction")
             rec["simulation_notes"] = st.extra["simulation"].notes
     if args.json:
-        from hipct.cli import _json_default
-        print(json.dumps({"plans": records}, indent=2, default=_json_default))
+        from hipct.cli import dumps_json
+        print(dumps_json({"plans": records}, indent=2))
     else:
         print(comparison_table(records))
     if args.plot:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
-import yaml
-
-from hipct.errors import HipctError
+from hipct.beamlines import read_yaml
+from hipct.fields import number, whole
 
 _COLUMNS = [("filters", "filters", "{}"), ("z2 m", "propagation_distance_m", "{:.3g}"),
             ("t_sub ms", "subframe_time_s", "{:.3g}"), ("E keV", "mean_detected_energy_keV",
@@ -27,40 +25,32 @@ def _fmt(key, fmt, value):
 
 def cmd_sweep(args, plan) -> int:
     """Run the sweep described by ``args.sweep`` on ``plan`` and print the ranking."""
-    from hipct.cli import _json_default
+    from hipct.cli import dumps_json
     from hipct.planner.sweep import parse_sweep, sweep
     from hipct.units import length_m, parse_quantity, time_s
 
     path = Path(args.sweep)
-    if not path.is_file():
-        raise HipctError(f"--sweep: {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise HipctError(f"--sweep: {path} is not valid YAML ({str(exc).splitlines()[0]})") \
-            from None
-    if args.top < 1:
-        raise HipctError(f"--top: must be >= 1, got {args.top}")
-    if not 0 <= args.min_range <= 1:
-        raise HipctError(f"--min-range: must be between 0 and 1, got {args.min_range}")
+    data = read_yaml(path, "--sweep")
+    whole(args.top, "--top", 1, 100_000)
+    number(args.min_range, "--min-range", 0, 1)
     max_dose = None
-    if args.max_dose:
-        max_dose = float(parse_quantity(args.max_dose, "dose", "--max-dose",
-                                        default_unit="Gy").to("Gy").magnitude)
-    max_time = time_s(args.max_time, "--max-time", default_unit="s") if args.max_time else None
+    if args.max_dose is not None:
+        max_dose = float(parse_quantity(args.max_dose, "dose", "--max-dose", default_unit="Gy",
+                                        allow_zero=True).to("Gy").magnitude)
+    max_time = (time_s(args.max_time, "--max-time", default_unit="s", allow_zero=True)
+                if args.max_time is not None else None)
     max_res = (length_m(args.max_resolution, "--max-resolution", default_unit="um") * 1e6
-               if args.max_resolution else None)
+               if args.max_resolution is not None else None)
     spec = parse_sweep(data, plan)
     result = sweep(plan, spec, max_dose_gy=max_dose, max_time_s=max_time,
                    min_range=args.min_range, max_resolution_um=max_res)
     best = result.ranked(args.goal)[:args.top]
     excluded = Counter(r for r in result.reasons if r)
     if args.json:
-        print(json.dumps({"plan": plan.name, "variants": spec.size,
+        print(dumps_json({"plan": plan.name, "variants": spec.size,
                           "feasible": int(result.feasible.sum()), "seconds": result.seconds,
                           "goal": args.goal, "excluded": dict(excluded),
-                          "best": [result.row(i) for i in best]}, indent=2,
-                         default=_json_default))
+                          "best": [result.row(i) for i in best]}, indent=2))
     else:
         print(f"{plan.name}: {spec.size} variants ({len(spec.filters)} filter sets × "
               f"{spec.distances_m.size} distances × {spec.subframe_times_s.size} sub-frame "

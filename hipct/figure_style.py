@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hipct.files import apply_umask
+
 __all__ = ["RC", "PLAN_COLOURS", "style", "new_figure", "plan_colour", "label",
            "figure_title", "colourbar", "scale_bar", "common_window", "save_figure",
            "figure_problems"]
@@ -177,9 +179,7 @@ def save_figure(fig, path) -> Path:
     try:
         with style():
             fig.savefig(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)              # as an ordinary file, not mkstemp's 0600
+        apply_umask(tmp)                           # as an ordinary file, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -8,6 +8,7 @@ they receive plain floats in the SI-style unit written in the variable name.
 
 from __future__ import annotations
 
+import math
 import re
 
 import pint
@@ -45,8 +46,16 @@ _DIMENSIONS = {
 _UM = re.compile(r"(?<=[\d\s])um\b")
 
 
+# an exponent applied to an exponent (``9**9**9``) or a large one would make pint compute a
+# number with millions of digits: refused before parsing
+_POWER = r"(?:\*\*|\^)"
+_CHAINED_POWER = re.compile(_POWER + r"\s*[-+(]*\s*[\d.]+[\s)]*" + _POWER)
+_BIG_POWER = re.compile(_POWER + r"\s*[-+(]*\s*(\d{3,}|[2-9]\d)")
+_MAX_TEXT = 200
+
+
 def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = None,
-                   positive: bool = True, allow_zero: bool = False):
+                   positive: bool = True, allow_zero: bool = False, bounds=None):
     """Parse ``value`` into a pint Quantity of the dimension ``kind``.
 
     Parameters
@@ -62,6 +71,8 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
         Unit of a bare number. Without it a bare number is an error (units are never guessed).
     positive, allow_zero : bool
         Range checks; a negative value is always an error when ``positive``.
+    bounds : tuple, optional
+        ``(lo, hi, unit)``: the allowed range (either end ``None``) in ``unit``.
 
     Returns
     -------
@@ -70,11 +81,15 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
     Raises
     ------
     PlanError
-        On syntax errors, unknown units, wrong dimension or out-of-range values.
+        On syntax errors, unknown units, wrong dimension, non-finite or out-of-range values.
     """
     if isinstance(value, bool) or value is None:
         raise PlanError(f"{field}: expected a {kind} with a unit, got {value!r}")
     if isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > 1e300 or not math.isfinite(float(value)):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise PlanError(f"{field}: {shown} is not finite; give a finite "
+                            f"{kind.replace('_', ' ')} such as '1 {_EXAMPLE_UNIT[kind]}'")
         if default_unit is None:
             raise PlanError(f"{field}: {value!r} has no unit; write it as e.g. '{value} "
                             f"{_EXAMPLE_UNIT[kind]}'")
@@ -83,6 +98,9 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
         q = value
     elif isinstance(value, str):
         text = _UM.sub("micrometer", value.strip())
+        if len(text) > _MAX_TEXT or _CHAINED_POWER.search(text) or _BIG_POWER.search(text):
+            raise PlanError(f"{field}: cannot read {value[:40]!r} as {_article(kind)} "
+                            f"(e.g. '1.5 {_EXAMPLE_UNIT[kind]}'); write a plain number and unit")
         try:
             q = Q_(text)
         except Exception as exc:  # pint raises several unrelated classes
@@ -101,10 +119,23 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
     if not q.check(_DIMENSIONS[kind]):
         raise PlanError(f"{field}: {value!r} is a {_describe(q)}, expected {_article(kind)} "
                         f"(e.g. '1 {_EXAMPLE_UNIT[kind]}')")
-    mag = float(q.magnitude)
+    try:
+        mag = float(q.magnitude)
+    except (TypeError, ValueError, OverflowError):
+        raise PlanError(f"{field}: {value!r} is not a single finite number with a unit") \
+            from None
+    if not math.isfinite(mag):
+        raise PlanError(f"{field}: {value!r} is not finite; give a finite {kind.replace('_', ' ')}")
     if positive and (mag < 0 or (mag == 0 and not allow_zero)):
         bound = ">= 0" if allow_zero else "> 0"
         raise PlanError(f"{field}: {value!r} is out of range; must be {bound}")
+    if bounds is not None:
+        lo, hi, unit = bounds
+        x = float(q.to(unit).magnitude)
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            allowed = (f"{lo:g} to {hi:g} {unit}" if lo is not None and hi is not None
+                       else f">= {lo:g} {unit}" if lo is not None else f"<= {hi:g} {unit}")
+            raise PlanError(f"{field}: {value!r} is out of range; allowed: {allowed}")
     return q
 
 

@@ -30,9 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hipct.errors import PlanError
+from hipct.fields import number
 from hipct.units import parse_quantity, to_float
 
 from .materials import Material, mu_per_cm, resolve_material
+
+MAX_THICKNESS_M = 10.0   # one layer or filter; thicker is a typing mistake, not a sample
 
 __all__ = ["Layer", "parse_layer", "transmission", "attenuation_matrix", "rod_stack_transmission",
            "rod_stack_mean_path_m", "ROD_FILL_FACTOR", "ROD_DIAMETER_M", "ROD_BEAM_HEIGHT_M"]
@@ -166,33 +169,38 @@ def parse_layer(spec, field: str, rod_defaults: tuple | None = None) -> Layer:
         if "thickness" not in spec:
             raise PlanError(f"{field}: missing 'thickness' for {spec['material']!r}")
         name = str(spec["material"])
-        thick = parse_quantity(spec["thickness"], "length", f"{field}.thickness")
+        thick = parse_quantity(spec["thickness"], "length", f"{field}.thickness",
+                               bounds=(None, MAX_THICKNESS_M, "m"))
         density = None
         if spec.get("density") is not None:
-            density = to_float(parse_quantity(spec["density"], "density", f"{field}.density"),
-                               "g/cm^3")
-        rods = bool(spec.get("rods", False))
+            density = to_float(parse_quantity(spec["density"], "density", f"{field}.density",
+                                              bounds=(1e-6, 30, "g/cm^3")), "g/cm^3")
+        rods = spec.get("rods", False)
+        if not isinstance(rods, bool):
+            raise PlanError(f"{field}.rods: expected true or false, got {rods!r}")
         mat = resolve_material(name, density, field=field)
         nominal = to_float(thick, "m")
         label = f"{name} {thick:~P}"
         if rods and spec.get("fill_factor") is None:
             if spec.get("rod_diameter") is not None:
                 rod_d = to_float(parse_quantity(spec["rod_diameter"], "length",
-                                                f"{field}.rod_diameter"), "m")
+                                                f"{field}.rod_diameter",
+                                                bounds=(None, 1, "m")), "m")
             if spec.get("beam_height") is not None:
                 beam_h = to_float(parse_quantity(spec["beam_height"], "length",
-                                                 f"{field}.beam_height"), "m")
+                                                 f"{field}.beam_height",
+                                                 bounds=(None, 1, "m")), "m")
             if not (rod_d > 0 and beam_h > 0):
                 raise PlanError(f"{field}: rod_diameter and beam_height must be > 0")
             return _rod_layer(mat, nominal, label, rod_d, beam_h)
-        fill = float(spec.get("fill_factor", 1.0))
-        if not 0 < fill <= 1:
-            raise PlanError(f"{field}.fill_factor: must be in (0, 1], got {fill}")
+        fill = number(spec.get("fill_factor", 1.0), f"{field}.fill_factor", 0, 1, open_lo=True)
         return Layer(mat, nominal * fill, nominal, label, rods)
     if not isinstance(spec, str):
         raise PlanError(f"{field}: expected 'MATERIAL THICKNESS' (e.g. 'Ag 0.2 mm') or a mapping, "
                         f"got {spec!r}")
     text = " ".join(spec.split())
+    if len(text) > 200:
+        raise PlanError(f"{field}: {text[:40]!r}... is too long for 'MATERIAL THICKNESS'")
     # HOA writes unrecognised hardware as "UNKNOWN sapphire 5mm": keep the material.
     text = re.sub(r"^unknown\s+", "", text, flags=re.IGNORECASE)
     rod_match = _RODS.search(text)
@@ -209,7 +217,8 @@ def parse_layer(spec, field: str, rod_defaults: tuple | None = None) -> Layer:
     if m.group("rest").strip():
         raise PlanError(f"{field}: cannot read {spec!r}; expected 'MATERIAL THICKNESS "
                         f"[rods NxD]', e.g. 'SiO2 40mm rods 10x4mm'")
-    thick = parse_quantity(f"{m.group('value')} {m.group('unit')}", "length", field)
+    thick = parse_quantity(f"{m.group('value')} {m.group('unit')}", "length", field,
+                           bounds=(None, MAX_THICKNESS_M, "m"))
     if rods and name.lower() in ("carbon", "carbon rod", "carbon rods"):
         name = "carbon rod"
     mat = resolve_material(name, field=field)

@@ -8,13 +8,13 @@ Unknown keys are errors that suggest the closest valid key.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hipct.beamlines import (Beamline, Source, builtin_beamlines, load_beamline,
                              parse_monochromatic, read_yaml)
 from hipct.errors import PlanError
+from hipct.fields import check_keys, number, whole
 from hipct.units import length_m as _length
 from hipct.units import parse_quantity, to_float
 from hipct.units import time_s as _time
@@ -165,22 +165,16 @@ class Plan:
 
 
 def _check_keys(mapping, allowed, where: str):
-    if not isinstance(mapping, dict):
-        raise PlanError(f"{where}: expected a mapping, got {type(mapping).__name__}")
-    for key in mapping:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-            prefix = f"{where}." if where else ""
-            raise PlanError(f"{prefix}{key}: unknown key; {hint}")
+    check_keys(mapping, allowed, where)
 
 
-def _int(value, field: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise PlanError(f"{field}: expected a whole number, got {value!r}")
-    if value < minimum:
-        raise PlanError(f"{field}: {value!r} is out of range; must be >= {minimum}")
-    return int(value)
+def _int(value, field: str, minimum: int = 1, maximum: int = 1_000_000) -> int:
+    return whole(value, field, minimum, maximum)
+
+
+# bounds of the energy grid: xraylib's cross sections end below 1000 keV; a grid of more
+# points than this would take minutes per plan
+E_GRID_MIN_KEV, E_GRID_MAX_KEV, E_GRID_MAX_POINTS = 1.0, 800.0, 20_000
 
 
 def load_plan(path) -> Plan:
@@ -218,12 +212,12 @@ def parse_plan(data: dict) -> Plan:
                             f"runs at up to 200 mA")
     z1 = source.source_to_sample_m
     if "source_to_sample" in data:
-        z1 = _length(data["source_to_sample"], "source_to_sample")
+        z1 = _length(data["source_to_sample"], "source_to_sample", bounds=(0.01, 10_000, "m"))
     if "propagation_distance" not in data and data.get("detector") is not None:
         raise PlanError("propagation_distance: missing; the sample-to-detector distance, "
                         "e.g. '5 m' (a dose-only plan, without a detector, needs none)")
     z2 = _length(data.get("propagation_distance", "0 m"), "propagation_distance",
-                 allow_zero=True)
+                 allow_zero=True, bounds=(0, 1000, "m"))
     filters = data.get("filters") or []
     if not isinstance(filters, list):
         raise PlanError("filters: expected a list, e.g. [sapphire 10 mm, Ag 0.2 mm]")
@@ -232,7 +226,7 @@ def parse_plan(data: dict) -> Plan:
 
     voxel = None
     if data.get("voxel_size") is not None:
-        voxel = _length(data["voxel_size"], "voxel_size")
+        voxel = _length(data["voxel_size"], "voxel_size", bounds=(1e-9, 0.1, "m"))
 
     detector = None
     if data.get("detector") is not None:
@@ -241,19 +235,27 @@ def parse_plan(data: dict) -> Plan:
     acq = _parse_acquisition(data.get("acquisition") or {})
     delta_beta = None
     if data.get("delta_beta") is not None:
-        delta_beta = float(data["delta_beta"])
-        if not delta_beta >= 0:
-            raise PlanError(f"delta_beta: must be >= 0, got {data['delta_beta']!r}")
-    fill = float(data.get("target_fill", 0.8))
-    if not 0 < fill <= 1:
-        raise PlanError(f"target_fill: must be in (0, 1], got {fill}")
+        delta_beta = number(data["delta_beta"], "delta_beta", 0, 1e6)
+    fill = number(data.get("target_fill", 0.8), "target_fill", 0, 1, open_lo=True)
     grid = data.get("energy_grid") or {}
     _check_keys(grid, ("min", "max", "step"), "energy_grid")
     g = tuple(to_float(parse_quantity(grid.get(k, d), "energy", f"energy_grid.{k}"), "keV")
               for k, d in (("min", "5 keV"), ("max", "400 keV"), ("step", "0.5 keV")))
+    for key, value in zip(("min", "max"), g):
+        if not E_GRID_MIN_KEV <= value <= E_GRID_MAX_KEV:
+            raise PlanError(f"energy_grid.{key}: {value:g} keV is out of range; allowed: "
+                            f"{E_GRID_MIN_KEV:g} to {E_GRID_MAX_KEV:g} keV (the cross-section "
+                            "tables)")
     if g[1] <= g[0]:
         raise PlanError("energy_grid: max must exceed min")
-    return Plan(str(data.get("name", "plan")), beamline, source, current, z1, z2, filter_layers,
+    if (g[1] - g[0]) / g[2] > E_GRID_MAX_POINTS:
+        raise PlanError(f"energy_grid.step: {g[2]:g} keV gives more than {E_GRID_MAX_POINTS} "
+                        f"energies from {g[0]:g} to {g[1]:g} keV; allowed: >= "
+                        f"{(g[1] - g[0]) / E_GRID_MAX_POINTS:.3g} keV")
+    name = data.get("name", "plan")
+    if not isinstance(name, (str, int, float)) or isinstance(name, bool) or len(str(name)) > 200:
+        raise PlanError(f"name: expected text of at most 200 characters, got {str(name)[:40]!r}")
+    return Plan(str(name), beamline, source, current, z1, z2, filter_layers,
                 detector, voxel, sample, acq, delta_beta, fill, g, dict(data))
 
 
@@ -274,7 +276,8 @@ def _parse_detector(d, beamline: Beamline) -> DetectorPlan:
                         f"{', '.join(map(str, camera.binnings))}")
     mag = None
     if d.get("magnification") is not None:
-        mag = optic.check_magnification(float(d["magnification"]), "detector.magnification")
+        mag = optic.check_magnification(number(d["magnification"], "detector.magnification",
+                                               0, 1e4, open_lo=True), "detector.magnification")
     roi = d.get("roi")
     if roi is None:
         roi_px = (camera.nx // binning, camera.ny // binning)
@@ -312,7 +315,8 @@ def _parse_sample(s) -> SamplePlan:
         others = [l for i, l in enumerate(parsed) if i not in tissue]
         if others:
             medium = max(others, key=lambda l: l.thickness_m).material
-    height = _length(s["height"], "sample.height") if s.get("height") is not None else None
+    height = (_length(s["height"], "sample.height", bounds=(None, 10, "m"))
+              if s.get("height") is not None else None)
     return SamplePlan(parsed, tissue, medium, height)
 
 
@@ -326,26 +330,29 @@ def _parse_acquisition(a) -> AcquisitionPlan:
     if a.get("projections") is not None:
         kw["projections"] = _int(a["projections"], "acquisition.projections")
     if a.get("subframe_time") is not None:
-        kw["subframe_time_s"] = _time(a["subframe_time"], "acquisition.subframe_time")
-    kw["subframes"] = _int(a.get("subframes", 1), "acquisition.subframes")
+        kw["subframe_time_s"] = _time(a["subframe_time"], "acquisition.subframe_time",
+                                      bounds=(1e-6, 3600, "s"))
+    kw["subframes"] = _int(a.get("subframes", 1), "acquisition.subframes", maximum=10_000)
     if a.get("latency") is not None:
-        kw["latency_s"] = _time(a["latency"], "acquisition.latency", allow_zero=True)
+        kw["latency_s"] = _time(a["latency"], "acquisition.latency", allow_zero=True,
+                                bounds=(0, 3600, "s"))
     if a.get("stages") is not None:
-        kw["stages"] = _int(a["stages"], "acquisition.stages")
+        kw["stages"] = _int(a["stages"], "acquisition.stages", maximum=100_000)
     for key, name in (("vertical_step", "vertical_step_m"), ("beam_height", "beam_height_m")):
         if a.get(key) is not None:
-            kw[name] = _length(a[key], f"acquisition.{key}")
+            kw[name] = _length(a[key], f"acquisition.{key}", bounds=(1e-7, 10, "m"))
     for key in ("n_ref", "n_dark", "ref_groups"):
         if a.get(key) is not None:
-            kw[key] = _int(a[key], f"acquisition.{key}", minimum=0)
+            kw[key] = _int(a[key], f"acquisition.{key}", minimum=0, maximum=100_000)
     if a.get("overhead_per_scan") is not None:
         kw["overhead_per_scan_s"] = _time(a["overhead_per_scan"], "acquisition.overhead_per_scan",
-                                          allow_zero=True)
+                                          allow_zero=True, bounds=(0, 86400, "s"))
     if a.get("overlap") is not None:
-        kw["overlap_px"] = float(_int(a["overlap"], "acquisition.overlap", minimum=0))
+        kw["overlap_px"] = float(_int(a["overlap"], "acquisition.overlap", minimum=0,
+                                      maximum=100_000))
     if a.get("scan_range") is not None:
         rng = parse_quantity(a["scan_range"], "dimensionless", "acquisition.scan_range",
-                             default_unit="degree")
+                             default_unit="degree", bounds=(1, 3600, "degree"))
         kw["scan_range_deg"] = float(rng.to("degree").magnitude)
         kw["scan_range_given"] = True
     scan_type = str(a.get("scan_type", "zseries")).lower()

@@ -41,6 +41,7 @@ from itertools import product
 import numpy as np
 
 from hipct.errors import PlanError
+from hipct.fields import check_keys, whole
 
 from .evaluate import evaluate
 from .geometry import paganin_blur_fwhm_m, wavelength_m
@@ -52,6 +53,9 @@ __all__ = ["SweepSpec", "SweepResult", "parse_sweep", "sweep", "paganin_noise_fa
            "tomographic_cnr", "noise_integral", "GOALS"]
 
 #: goal name -> (column, larger is better)
+# bounds that keep a sweep to seconds and its arrays to megabytes
+MAX_AXIS, MAX_FILTER_SETS, MAX_VARIANTS = 1000, 1000, 200_000
+
 GOALS = {"cnr": ("cnr", True), "cnr-per-dose": ("cnr_per_sqrt_gy", True),
          "dose": ("dose_Gy", False), "time": ("scan_time_h", False),
          "range": ("tissue_range_fraction", True)}
@@ -78,19 +82,22 @@ def _axis(spec, field: str, parse) -> np.ndarray:
             raise PlanError(f"{field}: missing {', '.join(missing)}; expected "
                             "{from: A, to: B, num: N, spacing: linear|log} or a list")
         lo, hi = parse(spec["from"], f"{field}.from"), parse(spec["to"], f"{field}.to")
-        try:
-            num = int(spec["num"])
-        except (TypeError, ValueError):
-            raise PlanError(f"{field}.num: expected an integer, got {spec['num']!r}") from None
-        if num < 1:
-            raise PlanError(f"{field}.num: must be >= 1, got {num}")
+        unknown = set(spec) - {"from", "to", "num", "spacing"}
+        if unknown:
+            check_keys(spec, ("from", "to", "num", "spacing"), field)
+        num = whole(spec["num"], f"{field}.num", 1, MAX_AXIS)
         spacing = spec.get("spacing", "linear")
         if spacing == "log":
+            if not (lo > 0 and hi > 0):
+                raise PlanError(f"{field}: log spacing needs from and to > 0, got "
+                                f"{spec['from']!r} and {spec['to']!r}")
             return np.geomspace(lo, hi, num)
         if spacing != "linear":
             raise PlanError(f"{field}.spacing: {spacing!r}; allowed: linear, log")
         return np.linspace(lo, hi, num)
     if isinstance(spec, (list, tuple)) and spec:
+        if len(spec) > MAX_AXIS:
+            raise PlanError(f"{field}: {len(spec)} values; at most {MAX_AXIS} allowed")
         return np.array([parse(v, f"{field}[{i}]") for i, v in enumerate(spec)], dtype=float)
     return np.array([parse(spec, field)], dtype=float)
 
@@ -105,15 +112,23 @@ def _filter_sets(spec, rod_defaults=None) -> list:
         if unknown:
             raise PlanError(f"sweep filters: unknown key(s) {', '.join(sorted(unknown))}; "
                             "allowed: base, grid")
+        base_spec = spec.get("base") or []
+        if not isinstance(base_spec, list):
+            raise PlanError("sweep filters.base: expected a list of filters")
         base = [parse_layer(f, f"filters.base[{i}]", rod_defaults)
-                for i, f in enumerate(spec.get("base", []))]
+                for i, f in enumerate(base_spec)]
         grid = spec.get("grid") or {}
         if not isinstance(grid, dict) or not grid:
             raise PlanError("sweep filters.grid: expected {MATERIAL: [thickness, ...]}")
         names = list(grid)
         options = []
+        n_sets = 1
         for name in names:
             values = grid[name] if isinstance(grid[name], list) else [grid[name]]
+            n_sets *= max(1, len(values))
+            if n_sets > MAX_FILTER_SETS:
+                raise PlanError(f"sweep filters.grid: more than {MAX_FILTER_SETS} filter sets; "
+                                "sweep fewer materials or thicknesses")
             options.append([parse_layer(f"{name} {t}", f"filters.grid.{name}", rod_defaults)
                             if not _is_zero(t) else None for t in values])
         sets = []
@@ -125,6 +140,8 @@ def _filter_sets(spec, rod_defaults=None) -> list:
     if not isinstance(spec, list) or not spec:
         raise PlanError("sweep filters: expected a list of filter lists, or "
                         "{base: [...], grid: {MATERIAL: [thickness, ...]}}")
+    if len(spec) > MAX_FILTER_SETS:
+        raise PlanError(f"sweep filters: {len(spec)} filter sets; at most {MAX_FILTER_SETS}")
     sets = []
     for i, entry in enumerate(spec):
         entry = entry if isinstance(entry, list) else [entry]
@@ -166,7 +183,8 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
     else:
         filters = [("plan filters", tuple(plan.filters))]
     z2 = (_axis(data["propagation_distance"], "propagation_distance",
-                lambda v, f: length_m(v, f, default_unit="m", allow_zero=True))
+                lambda v, f: length_m(v, f, default_unit="m", allow_zero=True,
+                                      bounds=(0, 1000, "m")))
           if "propagation_distance" in data else np.array([plan.propagation_distance_m]))
     t_plan = plan.acquisition.subframe_time_s
     if t_plan is None and "subframe_time" not in data:
@@ -175,8 +193,12 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
         from .evaluate import evaluate                 # the plan's default: the target fill
         t_plan = evaluate(plan, warn=False).values["subframe_time_s"]
     t = (_axis(data["subframe_time"], "subframe_time",
-               lambda v, f: time_s(v, f, default_unit="ms"))
+               lambda v, f: time_s(v, f, default_unit="ms", bounds=(1e-6, 3600, "s")))
          if "subframe_time" in data else np.array([t_plan]))
+    size = len(filters) * z2.size * t.size
+    if size > MAX_VARIANTS:
+        raise PlanError(f"sweep: {size} variants; at most {MAX_VARIANTS} allowed (fewer filter "
+                        "sets, distances or sub-frame times)")
     return SweepSpec(filters, z2, t)
 
 

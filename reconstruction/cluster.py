@@ -58,6 +58,31 @@ def _finish(job, region, r0, r1, parts):
     return r0, r1, None
 
 
+NO_WORKER_TIMEOUT_S = 120.0   # a cluster without workers for this long ends the run
+_POLL_S = 0.2
+
+
+def _watched(running, client):
+    """The futures of ``running`` as they complete; a cluster left without any worker for
+    :data:`NO_WORKER_TIMEOUT_S` raises a one-line error instead of waiting forever."""
+    import time
+    alone_since = None
+    while not running.is_empty():
+        if running.has_ready():
+            alone_since = None
+            yield from running.next_batch(block=False)
+            continue
+        time.sleep(_POLL_S)
+        if client.scheduler_info().get("workers"):
+            alone_since = None
+            continue
+        alone_since = alone_since or time.monotonic()
+        if time.monotonic() - alone_since > NO_WORKER_TIMEOUT_S:
+            raise HipctError(f"--scheduler: no worker left on the cluster for "
+                             f"{NO_WORKER_TIMEOUT_S:g} s; start workers, then rerun the same "
+                             "command with --resume (finished slabs are kept)")
+
+
 def run_distributed(address, job, slabs, writer, bar, client=None):
     """Reconstruct ``slabs`` (``[(z0, z1), ...]``) on the cluster at ``address``.
 
@@ -81,7 +106,12 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
         remote = copy.copy(job)
         remote.params = dataclasses.replace(
             job.params, inputs=[os.path.abspath(p) for p in job.params.inputs])
-        job_f = client.scatter(remote, broadcast=True)
+        try:
+            # waits for workers that are still starting (SLURM jobs) as long as the watchdog
+            job_f = client.scatter(remote, broadcast=True, timeout=NO_WORKER_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise HipctError(f"--scheduler: no worker on the cluster ({exc}); start workers, "
+                             "then rerun the same command") from None
 
         def in_flight():                 # workers may join (SLURM jobs starting) or leave
             return max(1, len(client.scheduler_info().get("workers", {})))
@@ -96,7 +126,7 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
         pending = list(slabs)
         running = as_completed([submit(*pending.pop(0))
                                 for _ in range(min(in_flight(), len(slabs)))])
-        for fut in running:
+        for fut in _watched(running, client):
             try:
                 z0, z1, block = fut.result()
             except KilledWorker as exc:
@@ -104,6 +134,12 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
                     f"--scheduler: workers died while making a slab ({exc.args[0]}); give "
                     "workers a memory limit of at least 2 x --memory + 0.5 GB, or lower "
                     "--memory") from None
+            except OSError as exc:
+                if getattr(exc, "errno", None):
+                    raise                       # a file-system fault on a worker: disk full...
+                raise HipctError(f"--scheduler: lost contact with a worker or the scheduler "
+                                 f"({type(exc).__name__}: {exc}); check the cluster, then rerun "
+                                 "the same command with --resume") from None
             if block is not None:
                 writer.write(z0, block)
             else:

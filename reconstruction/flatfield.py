@@ -115,7 +115,8 @@ def normalise(proj: np.ndarray, dark: np.ndarray, groups: FlatGroups, theta: np.
         signal /= np.asarray(current, np.float32)[:, None, None]
     i0, i1, w = flat_for_angles(groups, theta)
     w = w.astype(np.float32)[:, None, None]
-    flat = groups.images[i0] * (1 - w) + groups.images[i1] * w
+    with np.errstate(invalid="ignore"):          # an infinite flat pixel: counted below
+        flat = groups.images[i0] * (1 - w) + groups.images[i1] * w
     bad_flat = ~(flat > 0)
     n_bad_flat = int(np.count_nonzero(bad_flat))
     flat[bad_flat] = 1.0

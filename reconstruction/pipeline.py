@@ -31,10 +31,11 @@ from hipct import __version__
 from hipct.errors import HipctError, HipctWarning
 
 from . import acquisition as acq
+from .data_checks import check_geometry, check_scan_data
 from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
-from .io.writers import open_writer
+from .io.writers import check_free_space, open_writer
 from .phase import PaganinFilter, paganin_length_m, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
@@ -307,6 +308,9 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     nz = (rows[1] - rows[0]) // b
     if nz < 1:
         raise HipctError(f"--rows/--bin: {rows[1] - rows[0]} rows binned by {b} leave no slice")
+    check_geometry(params, scans)
+    for s in scans:
+        check_scan_data(s, rows, params.flat_source)
     physics, sources = resolve_physics(ref, params,
                                        params.plan and params.plan.get("phase_retrieval"))
     if params.delta_beta == 0:
@@ -453,45 +457,52 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     slabs = [(z0, min(z0 + chunk, nz)) for z0 in range(0, nz, chunk)]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
-               file=sys.stderr)
-    todo = []
-    for z0, z1 in slabs:
-        if writer.is_done(z0, z1):
-            bar.update(z1 - z0)
-            log.info("skip slices %d:%d (written by an earlier run)", z0, z1)
-        else:
-            todo.append((z0, z1))
-    log.info("volume %d×%d×%d voxels of %.4g um, %s %s; %d slab(s) of %d slices "
-             "(memory budget %.2f GB), filter %s, back-projector %s", nz, ny, nx, voxel_um,
-             params.fmt, params.dtype, len(todo), chunk, params.memory_bytes / 1e9,
-             params.filter_name, params.fbp_method)
     from .preview import MidPlanes
     planes = MidPlanes((nz, ny, nx), window if params.dtype == "uint16" else None)
-    write_block = writer.write
+    try:
+        bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
+                   file=sys.stderr)
+        todo = []
+        for z0, z1 in slabs:
+            if writer.is_done(z0, z1):
+                bar.update(z1 - z0)
+                log.info("skip slices %d:%d (written by an earlier run)", z0, z1)
+            else:
+                todo.append((z0, z1))
+        if todo:
+            check_free_space(writer, len(todo) / max(1, len(slabs)))
+        log.info("volume %d×%d×%d voxels of %.4g um, %s %s; %d slab(s) of %d slices "
+                 "(memory budget %.2f GB), filter %s, back-projector %s", nz, ny, nx, voxel_um,
+                 params.fmt, params.dtype, len(todo), chunk, params.memory_bytes / 1e9,
+                 params.filter_name, params.fbp_method)
+        write_block = writer.write
 
-    def write_and_keep(z0, block):
-        planes.add(z0, block)
-        write_block(z0, block)
-    writer.write = write_and_keep
-    t_slabs = time.perf_counter()
-    if params.scheduler:
-        from .cluster import run_distributed
-        run_distributed(params.scheduler, job, todo, writer, bar)
-    else:
-        for z0, z1 in todo:
-            t0 = time.perf_counter()
-            writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
-            bar.update(z1 - z0)
-            log.debug("slices %d:%d in %.2f s", z0, z1, time.perf_counter() - t0)
-    bar.close()
-    log.info("reconstructed %d slab(s) in %.1f s", len(todo), time.perf_counter() - t_slabs)
-    t0 = time.perf_counter()
-    previews = _write_previews(writer, planes, params, voxel_um, pixel_known)
-    writer.finalise()
-    log.info("pyramid, metadata and preview written in %.1f s; %.1f s in all",
-             time.perf_counter() - t0, time.perf_counter() - t_start)
-    return {"output": str(params.output), "shape_zyx": [nz, ny, nx], **resolved,
+        def write_and_keep(z0, block):
+            planes.add(z0, block)
+            write_block(z0, block)
+        writer.write = write_and_keep
+        t_slabs = time.perf_counter()
+        if params.scheduler:
+            from .cluster import run_distributed
+            run_distributed(params.scheduler, job, todo, writer, bar)
+        else:
+            for z0, z1 in todo:
+                t0 = time.perf_counter()
+                writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
+                bar.update(z1 - z0)
+                log.debug("slices %d:%d in %.2f s", z0, z1, time.perf_counter() - t0)
+        bar.close()
+        log.info("reconstructed %d slab(s) in %.1f s", len(todo), time.perf_counter() - t_slabs)
+        t0 = time.perf_counter()
+        previews = [] if writer.complete else \
+            _write_previews(writer, planes, params, voxel_um, pixel_known)
+        writer.finalise()
+        log.info("pyramid, metadata and preview written in %.1f s; %.1f s in all",
+                 time.perf_counter() - t0, time.perf_counter() - t_start)
+    finally:
+        writer.abandon()
+    return {"output": str(params.output), "shape_zyx": [nz, ny, nx],
+            "already_complete": writer.complete, **resolved,
             "previews": previews}
 
 

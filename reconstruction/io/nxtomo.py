@@ -29,7 +29,7 @@ __all__ = ["NXtomoWriter"]
 class NXtomoWriter:
     """Pre-allocates an NXtomo file for a known frame sequence and fills it in any order.
 
-    The file is written as ``.NAME.tmp`` beside the target and renamed by :meth:`close`; on an
+    The file is written as ``.NAME.PID.tmp`` beside the target and renamed by :meth:`close`; on an
     exception inside a ``with`` block the temporary file is removed, so the target is either
     the previous file or the complete new one.
 
@@ -55,7 +55,8 @@ class NXtomoWriter:
         import h5py
 
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        # one temporary name per process: two writers of one target never share a file
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         key = np.asarray(image_key, dtype=np.int32)
         angles = np.degrees(np.asarray(angles_rad, dtype=np.float64))
         if key.shape != angles.shape:

@@ -29,7 +29,7 @@ import numpy as np
 
 from hipct.errors import DataError
 
-__all__ = ["Scan", "open_scan", "open_nxtomo", "open_dxchange", "open_tiff_stack",
+__all__ = ["Scan", "validate_scan", "open_scan", "open_nxtomo", "open_dxchange", "open_tiff_stack",
            "write_nxtomo", "file_checksum"]
 
 
@@ -69,7 +69,7 @@ class Scan:
         """
         try:
             return np.asarray(self._read(kind, rows, frames or slice(None)), dtype=np.float32)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise DataError(f"{self.path}: cannot read {kind} rows {rows.start}:{rows.stop} "
                             f"(truncated or corrupt file?): {exc}") from None
 
@@ -92,6 +92,36 @@ def _h5open(path):
         raise DataError(f"{path}: no such file") from None
     except OSError as exc:
         raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def _dataset(group, name: str, path):
+    """``group[name]`` when it is an HDF5 dataset, else a one-line :class:`DataError`."""
+    import h5py
+    obj = group.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        what = "missing" if obj is None else "a group, not a dataset"
+        raise DataError(f"{path}: {group.name.rstrip('/')}/{name} is {what}")
+    if obj.dtype.kind not in "biuf":
+        raise DataError(f"{path}: {obj.name} holds {obj.dtype} values, not numbers")
+    return obj
+
+
+def validate_scan(scan: Scan, dtype=None) -> Scan:
+    """Refuse a scan no reconstruction can use: fewer than two projections, empty frames,
+    non-finite angles, or pixels stored as bool/int8 (not detector counts)."""
+    if scan.n_proj < 2:
+        raise DataError(f"{scan.path}: {scan.n_proj} projection(s); a scan needs at least two")
+    if scan.n_rows < 1 or scan.n_cols < 2:
+        raise DataError(f"{scan.path}: frames of {scan.n_rows}×{scan.n_cols} pixels are empty")
+    for name, values in (("projection", scan.theta), ("flat", scan.flat_angles)):
+        if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+            raise DataError(f"{scan.path}: the {name} angles have non-finite values")
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt.kind == "b" or dt == np.int8 or dt.kind not in "iuf":
+            raise DataError(f"{scan.path}: pixels are stored as {dt}; expected detector counts "
+                            "(uint8/uint16/uint32/int16/int32/float)")
+    return scan
 
 
 def _quantity(ds, unit: str, default_unit: str):
@@ -119,8 +149,9 @@ def _scalar(group, name, unit, default_unit):
 def _find_nx_entry(f):
     import h5py
     for name, obj in f.items():
-        if isinstance(obj, h5py.Group) and "instrument" in obj and "detector" in obj["instrument"] \
-                and "data" in obj["instrument/detector"]:
+        inst = obj.get("instrument") if isinstance(obj, h5py.Group) else None
+        det = inst.get("detector") if isinstance(inst, h5py.Group) else None
+        if isinstance(det, h5py.Group) and "data" in det:
             return obj
     return None
 
@@ -132,18 +163,19 @@ def open_nxtomo(path) -> Scan:
     if entry is None:
         raise DataError(f"{path}: no NXtomo entry (expected /ENTRY/instrument/detector/data)")
     det = entry["instrument/detector"]
-    data = det["data"]
+    data = _dataset(det, "data", path)
     if data.ndim != 3:
         raise DataError(f"{path}: detector/data must be 3-D (frames, rows, cols), got {data.shape}")
     if "image_key" not in det and "image_key_control" not in det:
         raise DataError(f"{path}: detector/image_key is missing (0 projection, 1 flat, 2 dark)")
-    key = np.asarray(det["image_key_control" if "image_key_control" in det else "image_key"][()])
+    key = np.asarray(_dataset(det, "image_key_control" if "image_key_control" in det
+                              else "image_key", path)[()])
     if key.shape[0] != data.shape[0]:
         raise DataError(f"{path}: image_key has {key.shape[0]} entries for {data.shape[0]} frames")
     sample = entry.get("sample")
     if sample is None or "rotation_angle" not in sample:
         raise DataError(f"{path}: sample/rotation_angle is missing")
-    angles = np.radians(_quantity(sample["rotation_angle"], "degree", "degree"))
+    angles = np.radians(_quantity(_dataset(sample, "rotation_angle", path), "degree", "degree"))
     if angles.shape[0] != data.shape[0]:
         raise DataError(f"{path}: rotation_angle has {angles.shape[0]} entries for "
                         f"{data.shape[0]} frames")
@@ -152,7 +184,7 @@ def open_nxtomo(path) -> Scan:
     dark_idx = np.nonzero(key == 2)[0]
     if proj_idx.size < 2:
         raise DataError(f"{path}: fewer than two projections (image_key 0)")
-    if not np.all(np.isfinite(angles[proj_idx])):
+    if not np.all(np.isfinite(angles[np.concatenate([proj_idx, flat_idx])])):
         raise DataError(f"{path}: rotation_angle has non-finite values")
     current = None
     ctrl = entry.get("control")
@@ -186,7 +218,7 @@ def open_nxtomo(path) -> Scan:
             return data[lo:hi, rows, :]
         return data[lo:hi, rows, :][sel - lo]
 
-    return Scan(path=str(path), layout="nxtomo", n_rows=data.shape[1], n_cols=data.shape[2],
+    return validate_scan(Scan(path=str(path), layout="nxtomo", n_rows=data.shape[1], n_cols=data.shape[2],
                 theta=angles[proj_idx], flat_angles=angles[flat_idx], flat_frames=flat_idx,
                 n_darks=int(dark_idx.size),
                 energy_kev=(_scalar(entry["instrument"].get("beam"), "incident_energy", "keV",
@@ -199,7 +231,7 @@ def open_nxtomo(path) -> Scan:
                 current_flat=None if current is None else current[flat_idx],
                 saturation=float(det.attrs["saturation_value"]) if "saturation_value" in det.attrs
                 else None, axis_side=axis_side,
-                _read=read, files=[str(path)])
+                _read=read, files=[str(path)]), data.dtype)
 
 
 def open_dxchange(path) -> Scan:
@@ -208,7 +240,10 @@ def open_dxchange(path) -> Scan:
     ex = f.get("exchange")
     if ex is None or "data" not in ex:
         raise DataError(f"{path}: /exchange/data is missing (not a Data Exchange file)")
-    data = ex["data"]
+    data = _dataset(ex, "data", path)
+    for name in ("data_white", "data_dark", "theta"):
+        if name in ex:
+            _dataset(ex, name, path)
     if data.ndim != 3:
         raise DataError(f"{path}: /exchange/data must be 3-D, got shape {data.shape}")
     for name in ("data_white", "data_dark"):
@@ -217,7 +252,7 @@ def open_dxchange(path) -> Scan:
                             f"projections are {data.shape[1:]}")
     if "theta" not in ex:
         raise DataError(f"{path}: /exchange/theta (angles in degrees) is missing")
-    theta = np.radians(np.asarray(ex["theta"][()], dtype=np.float64))
+    theta = np.radians(np.asarray(ex["theta"][()], dtype=np.float64)).ravel()
     if theta.shape[0] != data.shape[0]:
         raise DataError(f"{path}: {theta.shape[0]} angles for {data.shape[0]} projections")
     if not np.all(np.isfinite(theta)):
@@ -231,10 +266,11 @@ def open_dxchange(path) -> Scan:
         return ex[names[kind]][frames, rows, :]
 
     # Data Exchange does not say when flats were taken: treat them as one group at angle 0
-    return Scan(path=str(path), layout="dxchange", n_rows=data.shape[1], n_cols=data.shape[2],
-                theta=theta, flat_angles=np.zeros(n_flat), flat_frames=np.arange(n_flat),
-                n_darks=ex["data_dark"].shape[0] if "data_dark" in ex else 0,
-                _read=read, files=[str(path)])
+    return validate_scan(Scan(path=str(path), layout="dxchange", n_rows=data.shape[1],
+                              n_cols=data.shape[2], theta=theta, flat_angles=np.zeros(n_flat),
+                              flat_frames=np.arange(n_flat),
+                              n_darks=ex["data_dark"].shape[0] if "data_dark" in ex else 0,
+                              _read=read, files=[str(path)]), data.dtype)
 
 
 def open_tiff_stack(sidecar) -> Scan:
@@ -253,6 +289,7 @@ def open_tiff_stack(sidecar) -> Scan:
     import tifffile
 
     from hipct.beamlines.loader import read_yaml
+    from hipct.fields import check_keys
     from hipct.units import parse_quantity
 
     sidecar = Path(sidecar)
@@ -261,9 +298,7 @@ def open_tiff_stack(sidecar) -> Scan:
         raise DataError(f"{sidecar}: a TIFF-stack sidecar needs 'projections: PATTERN'")
     allowed = {"projections", "flats", "darks", "angles", "pixel_size", "distance", "energy",
                "source_distance"}
-    unknown = set(spec) - allowed
-    if unknown:
-        raise DataError(f"{sidecar}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    check_keys(spec, sorted(allowed), f"tiff sidecar {sidecar}", error=DataError)
 
     def files(key):
         if key not in spec:
@@ -281,9 +316,15 @@ def open_tiff_stack(sidecar) -> Scan:
             start, stop = float(ang["start"]), float(ang["stop"])
         except (KeyError, TypeError, ValueError):
             raise DataError(f"{sidecar}: angles needs numeric 'start' and 'stop' (degrees)") from None
+        if not (np.isfinite(start) and np.isfinite(stop)) or start == stop:
+            raise DataError(f"{sidecar}: angles start and stop must be finite and differ, got "
+                            f"{start!r}, {stop!r}")
         theta = np.radians(start + (stop - start) * np.arange(n) / n)
     elif isinstance(ang, list):
-        theta = np.radians(np.asarray(ang, dtype=np.float64))
+        try:
+            theta = np.radians(np.asarray(ang, dtype=np.float64)).ravel()
+        except (TypeError, ValueError):
+            raise DataError(f"{sidecar}: angles must be a list of numbers (degrees)") from None
         if theta.size != n:
             raise DataError(f"{sidecar}: {theta.size} angles for {n} projection files")
     else:
@@ -291,7 +332,10 @@ def open_tiff_stack(sidecar) -> Scan:
     try:
         first = tifffile.memmap(lists["proj"][0], mode="r")
     except Exception:
-        first = tifffile.imread(lists["proj"][0])
+        try:
+            first = tifffile.imread(lists["proj"][0])
+        except Exception as exc:
+            raise DataError(f"{lists['proj'][0]}: not a readable TIFF ({exc})") from None
     if first.ndim != 2:
         raise DataError(f"{lists['proj'][0]}: expected a 2-D image, got shape {first.shape}")
 
@@ -318,14 +362,14 @@ def open_tiff_stack(sidecar) -> Scan:
     src = q("source_distance", "length")
     energy = q("energy", "energy")
     n_flat = len(lists["flat"])
-    return Scan(path=str(sidecar), layout="tiff", n_rows=first.shape[0], n_cols=first.shape[1],
+    return validate_scan(Scan(path=str(sidecar), layout="tiff", n_rows=first.shape[0], n_cols=first.shape[1],
                 theta=theta, flat_angles=np.zeros(n_flat), flat_frames=np.arange(n_flat),
                 n_darks=len(lists["dark"]),
                 energy_kev=None if energy is None else float(energy.to("keV").magnitude),
                 distance_m=None if dist is None else float(dist.to("m").magnitude),
                 source_distance_m=None if src is None else float(src.to("m").magnitude),
                 pixel_size_m=None if pixel is None else float(pixel.to("m").magnitude),
-                _read=read, files=[str(sidecar)] + sum(lists.values(), []))
+                _read=read, files=[str(sidecar)] + sum(lists.values(), [])), first.dtype)
 
 
 def open_scan(path) -> Scan:
@@ -333,13 +377,22 @@ def open_scan(path) -> Scan:
     path = str(path)
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: not a regular file")
     if path.endswith((".yaml", ".yml")):
         return open_tiff_stack(path)
-    f = _h5open(path)
-    if "exchange" in f:
-        return open_dxchange(path)
-    if _find_nx_entry(f) is not None:
-        return open_nxtomo(path)
+    from hipct.errors import HipctError
+    try:
+        f = _h5open(path)
+        if "exchange" in f:
+            return open_dxchange(path)
+        if _find_nx_entry(f) is not None:
+            return open_nxtomo(path)
+    except HipctError:
+        raise
+    except Exception as exc:  # damaged metadata: h5py raises many classes
+        raise DataError(f"{path}: damaged HDF5 file ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:200]})") from None
     raise DataError(f"{path}: neither NXtomo (/ENTRY/instrument/detector/data) nor "
                     "Data Exchange (/exchange/data)")
 

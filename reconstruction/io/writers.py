@@ -2,9 +2,12 @@
 
 All writers stage their output in a hidden sibling ``.NAME.partial/`` and move it into place
 only when everything (data, pyramid, metadata) is written, so ``NAME`` never exists half
-written. A journal in the staging folder records which slabs of slices are complete and the
-parameters they were made with; ``resume=True`` continues an interrupted run from it (and
-refuses if the parameters changed).
+written. One run at a time holds ``NAME`` (a lock beside it); a journal in the staging folder
+records which slabs of slices are complete and the run's key (inputs' checksums, format,
+shape, data type, every parameter); ``resume=True`` continues an interrupted run from it,
+refuses when the key differs (naming what changed) and does nothing when ``NAME`` is already
+complete with that key. Only an output carrying hipct's marker is ever replaced, and the old
+one is removed only once the new one is in place (:mod:`.output_guard`).
 
 OME-Zarr layout (NGFF 0.4 on Zarr v2 by default, 0.5 on Zarr v3 on request): arrays ``0``,
 ``1``, … of a 2×2×2 mean pyramid, axes ``z, y, x`` in micrometres, each level's
@@ -16,6 +19,7 @@ micrometre) so NIfTI-Zarr readers and MRI tools see the same geometry.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,7 +29,10 @@ import numpy as np
 
 from hipct.errors import DataError, HipctError
 
-__all__ = ["FORMATS", "open_writer", "to_uint16", "nifti_header", "ome_multiscales"]
+from .output_guard import (OutputLock, check_output_path, key_differences, lock_path, read_marker,
+                           recover, swap_into_place, write_marker)
+
+__all__ = ["FORMATS", "open_writer", "check_free_space", "to_uint16", "nifti_header", "ome_multiscales"]
 
 FORMATS = ("ome-zarr", "ome-zarr-v3", "tiff", "hdf5")
 _JOURNAL = "hipct-progress.json"
@@ -81,55 +88,137 @@ def nifti_header(shape_zyx, voxel_um: float, origin_um, dtype) -> tuple[bytes, d
     return hdr.binaryblock, meta
 
 
+def _fault(exc: OSError, what: str) -> HipctError:
+    """A file-system error while writing as a one-line :class:`DataError` saying what to do."""
+    where = exc.filename or what
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DataError(f"output: disk full while writing {where}; free space, then rerun "
+                         "the same command with --resume")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return DataError(f"output: cannot write {where} ({exc.strerror}); choose a writable "
+                         "--output folder")
+    return DataError(f"output: cannot write {where} ({exc.strerror or exc}); fix it, then "
+                     "rerun with --resume")
+
+
 class _Staged:
-    """Shared staging, journal and final atomic move."""
+    """Shared staging, lock, journal and final swap (see :mod:`.output_guard`)."""
 
     payload_name = "payload"
+    format_name = ""
 
     def __init__(self, out: Path, shape, dtype, attrs: dict, resume: bool, overwrite: bool):
-        self.out = Path(out)
+        info = attrs.get("hipct", {})
+        inputs = info.get("inputs") or []
+        self.out = check_output_path(out, [i.get("path") for i in inputs if i.get("path")])
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         self.attrs = attrs
         self.staging = self.out.parent / f".{self.out.name}.partial"
         self.payload = self.staging / self.payload_name
-        if self.out.exists() and not overwrite:
-            raise HipctError(f"output: {self.out} exists; remove it or give --overwrite")
-        key = json.dumps(attrs.get("hipct", {}).get("parameters", {}), sort_keys=True)
-        journal = self.staging / _JOURNAL
+        self.key = {"format": self.format_name, "shape": list(self.shape),
+                    "dtype": str(self.dtype),
+                    "inputs": [{"sha256": i.get("sha256")} for i in inputs],
+                    "parameters": json.loads(json.dumps(info.get("parameters", {}),
+                                                        default=str))}
         self.done: list = []
-        if resume and journal.exists():
-            state = json.loads(journal.read_text())
-            if state.get("key") != key or state.get("shape") != list(self.shape):
-                raise HipctError(f"--resume: {self.staging} was made with other parameters; "
-                                 "rerun without --resume to start again")
-            self.done = [tuple(d) for d in state["done"]]
-            self._open_existing()
+        self.complete = False
+        self.lock = OutputLock(self.out)
+        try:
+            self.lock.acquire()
+        except OSError as exc:
+            raise _fault(exc, str(lock_path(self.out))) from None
+        try:
+            self._prepare(resume, overwrite)
+        except OSError as exc:
+            self.lock.release()
+            raise _fault(exc, str(self.staging)) from None
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _read_journal(self, resume: bool):
+        journal = self.staging / _JOURNAL
+        if not journal.is_file():
+            return None
+        try:
+            state = json.loads(journal.read_text(encoding="utf-8"))
+            if not isinstance(state, dict) or not isinstance(state.get("done"), list):
+                raise ValueError("not a journal")
+            state["done"] = [(int(a), int(b)) for a, b in state["done"]]
+        except (ValueError, TypeError, UnicodeDecodeError):
+            if not resume:
+                return None
+            raise DataError(f"--resume: the journal {journal} is damaged; rerun without "
+                            "--resume to start again") from None
+        return state
+
+    def _prepare(self, resume: bool, overwrite: bool):
+        recover(self.out)
+        state = self._read_journal(resume)
+        exists = self.out.exists() or self.out.is_symlink()
+        marker = read_marker(self.out) if exists else None
+        if state is not None and state.get("finalising") and marker == state.get("key"):
+            shutil.rmtree(self.staging, ignore_errors=True)    # the swap had completed
+            state = None
+        if exists:
+            if resume and marker == self.key:
+                self.complete = True
+                shutil.rmtree(self.staging, ignore_errors=True)
+                return
+            if not overwrite:
+                if resume and marker is not None:
+                    raise HipctError(f"--resume: {self.out} is complete but was made with "
+                                     f"other {key_differences(marker, self.key)}; give "
+                                     "--overwrite to replace it")
+                raise HipctError(f"output: {self.out} exists; remove it or give --overwrite")
+            if marker is None:
+                raise HipctError(f"--overwrite: {self.out} was not written by hipct (it has "
+                                 "no hipct marker); refusing to replace it: remove it "
+                                 "yourself or choose another --output")
+        if resume and state is not None:
+            if state.get("key") != self.key:
+                raise HipctError(f"--resume: the interrupted run in {self.staging} differs in "
+                                 f"{key_differences(state.get('key') or {}, self.key)}; rerun "
+                                 "without --resume to start again")
+            self.done = list(state["done"])
+            try:
+                self._open_existing()
+            except HipctError:
+                raise
+            except Exception as exc:  # zarr/h5py raise many classes for a damaged store
+                raise DataError(f"--resume: the staged data in {self.payload} is damaged "
+                                f"({type(exc).__name__}); rerun without --resume") from None
         else:
             if self.staging.exists():
                 shutil.rmtree(self.staging)
             self.staging.mkdir(parents=True)
             self._create()
-        self._key = key
 
     def is_done(self, z0, z1) -> bool:
-        return (z0, z1) in self.done
+        return self.complete or (z0, z1) in self.done
 
-    def _journal(self):
+    def _journal(self, finalising: bool = False):
         tmp = self.staging / (_JOURNAL + ".tmp")
-        tmp.write_text(json.dumps({"key": self._key, "shape": list(self.shape),
-                                   "done": [list(d) for d in self.done]}))
+        tmp.write_text(json.dumps({"key": self.key, "done": [list(d) for d in self.done],
+                                   "finalising": finalising}), encoding="utf-8")
         os.replace(tmp, self.staging / _JOURNAL)
 
     def write(self, z0: int, block: np.ndarray):
         """Write slices ``z0 : z0 + len(block)`` and record them as done."""
-        self._write(z0, np.asarray(block, dtype=self.dtype))
+        try:
+            self._write(z0, np.asarray(block, dtype=self.dtype))
+        except OSError as exc:
+            raise _fault(exc, str(self.payload)) from None
         self.mark_done(z0, z0 + block.shape[0])
 
     def mark_done(self, z0: int, z1: int):
         """Record slices ``z0:z1`` as written (by this process or by a :meth:`region_writer`)."""
         self.done.append((z0, z1))
-        self._journal()
+        try:
+            self._journal()
+        except OSError as exc:
+            raise _fault(exc, str(self.staging / _JOURNAL)) from None
 
     def region_writer(self):
         """A picklable ``(z0, block) -> None`` that another process may call to write a slab
@@ -137,16 +226,29 @@ class _Staged:
         format cannot take parallel writers (then the caller writes with :meth:`write`)."""
         return None
 
-    def finalise(self):
-        """Finish (pyramid, metadata) and move the result into place atomically."""
-        self._finish()
-        if self.out.exists():
-            if self.out.is_dir():
-                shutil.rmtree(self.out)
-            else:
-                self.out.unlink()
-        os.replace(self.payload, self.out)
-        shutil.rmtree(self.staging, ignore_errors=True)
+    def _mark(self):
+        write_marker(self.payload, self.key)
+
+    def finalise(self, _step=None):
+        """Finish (pyramid, metadata) and move the result into place.
+
+        The old output is removed only once the new one is at its place; nothing to do when
+        the output was already complete. ``_step`` lets tests interrupt the swap.
+        """
+        if not self.complete:
+            try:
+                self._finish()
+                self._mark()
+                self._journal(finalising=True)
+                swap_into_place(self.payload, self.out, _step=_step)
+                shutil.rmtree(self.staging, ignore_errors=True)
+            except OSError as exc:
+                raise _fault(exc, str(self.out)) from None
+        self.lock.release()
+
+    def abandon(self):
+        """Release the lock without finishing (the staging area stays for --resume)."""
+        self.lock.release()
 
 
 class OmeZarrWriter(_Staged):
@@ -155,6 +257,7 @@ class OmeZarrWriter(_Staged):
     def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um,
                  zarr_version=2, chunk=128, chunk_z=None):
         self.zarr_version = zarr_version
+        self.format_name = "ome-zarr" if zarr_version == 2 else "ome-zarr-v3"
         self.chunks = tuple(min(c, s) for c, s in zip((chunk_z or chunk, chunk, chunk), shape))
         self.voxel_um = float(voxel_um)
         self.origin_um = tuple(float(o) for o in origin_um)
@@ -228,6 +331,8 @@ class OmeZarrWriter(_Staged):
 class TiffWriter(_Staged):
     """One TIFF per slice (``slice_00000.tif``…) plus ``hipct.json`` with the metadata."""
 
+    format_name = "tiff"
+
     def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um):
         self.voxel_um = voxel_um
         self.origin_um = origin_um
@@ -283,6 +388,7 @@ class Hdf5Writer(_Staged):
     """``/volume`` (z, y, x) with voxel size, origin and provenance as attributes."""
 
     payload_name = "volume.h5"
+    format_name = "hdf5"
 
     def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um):
         self.voxel_um = voxel_um
@@ -316,6 +422,41 @@ class Hdf5Writer(_Staged):
             v.attrs["origin_um"] = np.asarray(self.origin_um, dtype=np.float64)
             v.attrs["axes"] = "zyx"
             v.attrs["hipct"] = json.dumps(self.attrs, default=str)
+
+    def _mark(self):
+        import h5py
+        with h5py.File(self.payload, "r+") as f:
+            f["volume"].attrs["hipct_key"] = json.dumps(self.key)
+
+
+def check_free_space(writer: _Staged, fraction: float = 1.0) -> None:
+    """Refuse an uncompressed output (TIFF, HDF5) that cannot fit on its disk; warn for
+    OME-Zarr, whose compressed size is not known in advance (then a full disk stops the run
+    with a message and ``--resume`` continues it).
+
+    ``fraction`` is the part of the volume still to write.
+    """
+    import warnings
+
+    from hipct.errors import HipctWarning
+    nbytes = float(np.prod(writer.shape)) * writer.dtype.itemsize * fraction
+    if writer.format_name.startswith("ome-zarr"):
+        nbytes *= 8 / 7                       # the 2x2x2 pyramid adds 1/8 + 1/64 + ...
+    try:
+        free = shutil.disk_usage(writer.staging).free
+    except OSError:
+        return
+    if nbytes <= free:
+        return
+    text = (f"output: the volume needs about {nbytes / 1e6:.4g} MB but only {free / 1e6:.4g} MB "
+            f"are free beside {writer.out}")
+    if writer.format_name in ("tiff", "hdf5"):
+        if not writer.done:                     # nothing written yet: leave nothing behind
+            shutil.rmtree(writer.staging, ignore_errors=True)
+        writer.abandon()
+        raise DataError(text + "; free space or choose another --output")
+    warnings.warn(text + " (uncompressed; compression may make it fit)", HipctWarning,
+                  stacklevel=2)
 
 
 def open_writer(fmt: str, out, shape, dtype, attrs: dict, *, voxel_um: float, origin_um,

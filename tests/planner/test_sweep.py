@@ -168,7 +168,7 @@ def test_cli_sweep_json_and_plot(tmp_path, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--max-dose", "3 m"], "--max-dose: '3 m' is a length"),
     (["--max-time", "soon"], "--max-time"),
-    (["--top", "0"], "--top: must be >= 1"),
+    (["--top", "0"], "--top: 0 is out of range"),
     (["--min-range", "2"], "--min-range"),
 ])
 def test_cli_sweep_bad_options_one_line(tmp_path, capsys, extra, message):

@@ -96,3 +96,19 @@ def test_distributed_z_series_equals_local(tmp_path, capsys, cluster):
     b = zarr.open_group(str(tmp_path / "r.ome.zarr"), mode="r")["0"][:]
     assert a.shape == (16, 48, 48)
     np.testing.assert_array_equal(b, a)
+
+
+def test_a_cluster_without_workers_ends_in_one_line(tmp_path, capsys, make_scan, monkeypatch):
+    # (the job is broadcast to the workers first, so an empty cluster is found there; the
+    # watchdog for workers that leave during the run gives the same kind of line)
+    from hipct.reconstruction import cluster as hcluster
+    monkeypatch.setattr(hcluster, "NO_WORKER_TIMEOUT_S", 1.0)
+    path = tmp_path / "scan.nx"
+    make_scan(path, n_rows=2, width=32, n_proj=40)
+    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0") as empty:
+        code, err = _run(capsys, path, "--no-phase", "--cor", "15.5", "-o",
+                         tmp_path / "v.ome.zarr", "--scheduler", empty.scheduler_address)
+    assert code == 2 and "--scheduler: no worker" in err and "start workers" in err
+    assert err.strip().splitlines()[-1].startswith("hipct: error:")
+    assert not (tmp_path / "v.ome.zarr").exists()
