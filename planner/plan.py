@@ -350,20 +350,22 @@ def _parse_acquisition(a) -> AcquisitionPlan:
     if a.get("overlap") is not None:
         kw["overlap_px"] = float(_int(a["overlap"], "acquisition.overlap", minimum=0,
                                       maximum=100_000))
-    if a.get("scan_range") is not None:
-        rng = parse_quantity(a["scan_range"], "dimensionless", "acquisition.scan_range",
-                             default_unit="degree", bounds=(1, 3600, "degree"))
-        kw["scan_range_deg"] = float(rng.to("degree").magnitude)
-        kw["scan_range_given"] = True
     scan_type = str(a.get("scan_type", "zseries")).lower()
     if scan_type not in ("zseries", "helical"):
         raise PlanError(f"acquisition.scan_type: {a['scan_type']!r} is not allowed; use zseries "
                         "or helical")
     kw["scan_type"] = scan_type
+    if a.get("scan_range") is not None:
+        # a helical scan turns many times (up to 1000 turns); a tomogram at most 10 turns
+        top = 360_000 if scan_type == "helical" else 3600
+        rng = parse_quantity(a["scan_range"], "dimensionless", "acquisition.scan_range",
+                             default_unit="degree", bounds=(1, top, "degree"))
+        kw["scan_range_deg"] = float(rng.to("degree").magnitude)
+        kw["scan_range_given"] = True
     if a.get("pitch") is not None:
         if scan_type != "helical":
             raise PlanError("acquisition.pitch: only for scan_type: helical")
-        kw["pitch_m"] = _length(a["pitch"], "acquisition.pitch")
+        kw["pitch_m"] = _length(a["pitch"], "acquisition.pitch", bounds=(1e-7, 1, "m"))
     if scan_type == "helical":
         if kw.get("stages", 1) != 1 or a.get("vertical_step") is not None:
             raise PlanError("acquisition.stages/vertical_step: a helical scan has no stages; "
