@@ -158,6 +158,7 @@ def cmd_simulate(args) -> int:
 
 
 def _cmd_campaign(args) -> int:
+    import json
     import math
 
     from hipct.cli import _floats, _json_default
@@ -165,11 +166,15 @@ def _cmd_campaign(args) -> int:
                                                           simulate_campaign)
     from hipct.units import length_m
 
+    from hipct.cli import dumps_json
+    from hipct.files import write_text_atomic
+    from hipct.reconstruction.io.output_guard import (MARKER, OutputLock, check_output_path,
+                                                      read_marker, recover, swap_into_place,
+                                                      write_marker)
+
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
+    out = check_output_path(args.output)
     if args.stages < 1:
         raise HipctError(f"--stages: must be an integer >= 1, got {args.stages}")
     phantom = load_phantom(args.phantom)
@@ -183,20 +188,38 @@ def _cmd_campaign(args) -> int:
     radius = max(max(c, args.width - 1 - c) for c, _ in cols)
     n_180 = math.ceil(math.pi / 2 * (2 * radius + 1))      # N >= (pi/2) N_pixels
     n_proj = args.projections or (n_180 if geometry == "full" else 2 * n_180)
-    if out.exists():
-        import shutil
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    records = simulate_campaign(
-        phantom, out, pixel_size_m=px, n_rows=args.rows, n_cols=args.width, n_proj=n_proj,
-        geometry=geometry, z_positions_m=[z0 - k * step for k in range(args.stages)],
-        axis_xy_m=(x0, y0), overlap=args.overlap, noise=not args.no_noise, seed=args.seed,
-        oversample=args.oversample)
-    summary = {"geometry": geometry, "pixel_size_m": px, "projections": n_proj,
-               "rows": args.rows, "columns": args.width, "position_m": [z0, y0, x0],
-               "files": records}
-    (out / "campaign.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    import shutil
+    with OutputLock(out):
+        recover(out)
+        if out.exists() or out.is_symlink():
+            if not args.overwrite:
+                raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
+            if read_marker(out) is None:
+                raise HipctError(f"--overwrite: {out} is not a folder hipct simulated (no "
+                                 f"{MARKER}); it is left untouched: give another --output")
+        # written beside the output, moved into place whole: never a half-written folder
+        staging = out.parent / f".{out.name}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            records = simulate_campaign(
+                phantom, staging, pixel_size_m=px, n_rows=args.rows, n_cols=args.width,
+                n_proj=n_proj, geometry=geometry,
+                z_positions_m=[z0 - k * step for k in range(args.stages)],
+                axis_xy_m=(x0, y0), overlap=args.overlap, noise=not args.no_noise,
+                seed=args.seed, oversample=args.oversample)
+            for r in records:
+                r["path"] = str(out / Path(r["path"]).relative_to(staging))
+            summary = {"geometry": geometry, "pixel_size_m": px, "projections": n_proj,
+                       "rows": args.rows, "columns": args.width, "position_m": [z0, y0, x0],
+                       "files": records}
+            write_text_atomic(staging / "campaign.json",
+                              json.dumps(summary, indent=1, default=_json_default))
+            write_marker(staging, {"simulate": "campaign", "phantom": str(args.phantom)})
+            swap_into_place(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     if args.json:
-        print(json.dumps(summary, indent=2, default=_json_default))
+        print(dumps_json(summary, indent=2))
     else:
         for r in records:
             print(f"wrote {r['path']}: stage {r['stage']}, z {r['z_m'] * 1e3:.4g} mm, axis at "

@@ -132,10 +132,17 @@ def check_geometry(params, scans) -> None:
     """Bound the axis columns and the slice width before any work (one line each)."""
     ref = scans[0]
     if params.cor is not None:
+        # the second rotation of a quarter acquisition turns about an axis beyond the detector
+        # (up to about one detector width away); a single scan's axis lies on the detector
+        quarter = len(scans) > 1
         for c, s in zip(params.cor, scans):
-            if not np.isfinite(c) or not -0.5 <= c <= s.n_cols - 0.5:
-                raise HipctError(f"--cor: {c!r} is outside the detector; allowed: a column "
-                                 f"from 0 to {s.n_cols - 1} (0-based, unbinned)")
+            lo, hi = (-s.n_cols - 0.5, 2 * s.n_cols - 0.5) if quarter else (-0.5, s.n_cols - 0.5)
+            if not np.isfinite(c) or not lo <= c <= hi:
+                allowed = (f"a column from {lo + 0.5:g} to {hi + 0.5:g} (quarter acquisition: "
+                           "within a detector width of it)" if quarter
+                           else f"a column from 0 to {s.n_cols - 1}")
+                raise HipctError(f"--cor: {c!r} is outside the detector; allowed: {allowed} "
+                                 "(0-based, unbinned)")
     if params.width is not None:
         limit = MAX_WIDTH_FACTOR * max(1, ref.n_cols // max(1, params.binning))
         if not 1 <= params.width <= limit:

@@ -185,3 +185,24 @@ def test_simulate_cli_writes_a_quarter_z_series(tmp_path, capsys):
     code = main(["simulate", "--phantom", str(ph_yaml), "-o", str(tmp_path / "x"),
                  "--stages", "3"])
     assert code == 2 and "--z-step" in capsys.readouterr().err
+
+
+def test_simulate_cli_replaces_only_its_own_folder(tmp_path, capsys):
+    import yaml
+    ph_yaml = tmp_path / "ph.yaml"
+    ph_yaml.write_text(yaml.safe_dump(PHANTOM))
+    args = ["simulate", "--phantom", str(ph_yaml), "--pixel-size", "20um", "--width", "16",
+            "--rows", "2", "--projections", "20", "--no-noise", "-o"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    assert main(args + [str(foreign), "--overwrite"]) == 2
+    assert "left untouched" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "keep"
+    out = tmp_path / "sim"
+    assert main(args + [str(out)]) == 0
+    assert main(args + [str(out)]) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(args + [str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    for cwd_like in ("", "."):
+        assert main(args + [cwd_like]) == 2
