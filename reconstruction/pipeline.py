@@ -457,7 +457,7 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     slabs = [(z0, min(z0 + chunk, nz)) for z0 in range(0, nz, chunk)]
     from tqdm.auto import tqdm
 
-    from .preview import MidPlanes
+    from .preview import MidPlanes, write_previews
     planes = MidPlanes((nz, ny, nx), window if params.dtype == "uint16" else None)
     try:
         bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
@@ -495,7 +495,7 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         log.info("reconstructed %d slab(s) in %.1f s", len(todo), time.perf_counter() - t_slabs)
         t0 = time.perf_counter()
         previews = [] if writer.complete else \
-            _write_previews(writer, planes, params, voxel_um, pixel_known)
+            write_previews(writer, planes, params, voxel_um, pixel_known)
         writer.finalise()
         log.info("pyramid, metadata and preview written in %.1f s; %.1f s in all",
                  time.perf_counter() - t0, time.perf_counter() - t_start)
@@ -504,40 +504,6 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     return {"output": str(params.output), "shape_zyx": [nz, ny, nx],
             "already_complete": writer.complete, **resolved,
             "previews": previews}
-
-
-def _write_previews(writer, planes, params: ReconParams, voxel_um: float,
-                    pixel_known: bool) -> list:
-    """The mid-slice preview: always inside the output (``provenance/preview.png`` of a
-    folder output, ``<output>.preview.png`` beside a file), and at ``params.preview``."""
-    from pathlib import Path
-
-    from hipct.figure_style import save_figure
-
-    from .preview import preview_figure
-    name = (params.plan or {}).get("plan", {}).get("name") or Path(params.output).name
-    unit = "1/cm" if pixel_known else "per pixel"
-    if not planes.complete and params.fmt.startswith("ome-zarr"):
-        # slabs written by other processes (dask workers) or an earlier run: read the planes
-        import zarr
-        planes.read(zarr.open_array(str(Path(writer.payload) / "0"), mode="r"))
-    paths = []
-    if Path(writer.payload).is_dir():
-        folder = Path(writer.payload) / "provenance"
-        final = Path(params.output) / "provenance" / "preview.png"
-    else:
-        folder = Path(params.output).parent
-        final = Path(f"{params.output}.preview.png")
-    folder.mkdir(parents=True, exist_ok=True)
-    save_figure(preview_figure(planes, voxel_um, name, unit), folder / final.name)
-    paths.append(str(final))
-    if params.preview:
-        extra = Path(params.preview)
-        extra.parent.mkdir(parents=True, exist_ok=True)
-        save_figure(preview_figure(planes, voxel_um, name, unit), extra)
-        paths.append(str(extra))
-    log.info("preview: %s", ", ".join(paths))
-    return paths
 
 
 def _subscans(scans, cors_b, binning: int) -> list:

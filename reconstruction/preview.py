@@ -7,11 +7,17 @@ a colourbar in 1/cm and a scale bar in µm, stating the axis, position and windo
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 
-from hipct.figure_style import colourbar, common_window, figure_title, new_figure, scale_bar
+from hipct.figure_style import (colourbar, common_window, figure_title, new_figure, save_figure,
+                                scale_bar)
 
-__all__ = ["MidPlanes", "preview_figure"]
+__all__ = ["MidPlanes", "preview_figure", "write_previews"]
+
+log = logging.getLogger(__name__)
 
 
 class MidPlanes:
@@ -83,3 +89,48 @@ def preview_figure(planes: MidPlanes, voxel_um: float, title: str, unit: str = "
     figure_title(fig, f"mid-slices, window {lo:.3g} to {hi:.3g} {unit}, "
                       f"voxel {voxel_um:.3g} µm{missing}", title)
     return fig
+
+
+def write_previews(writer, planes: MidPlanes, params, voxel_um: float,
+                   pixel_known: bool) -> list:
+    """Write the mid-slice preview of a staged output; returns the paths written.
+
+    Always one inside the output (``provenance/preview.png`` of a folder output,
+    ``<output>.preview.png`` beside a file), and a copy at ``params.preview`` when given.
+
+    Parameters
+    ----------
+    writer : the output's writer (its ``payload`` is the staged output)
+    planes : MidPlanes
+        Filled while the slabs were written; read back from a staged OME-Zarr when slabs
+        were written by other processes or an earlier run.
+    params : ReconParams
+        ``output``, ``fmt``, ``plan`` (for the title) and ``preview``.
+    voxel_um : float
+        Voxel size for the scale bars.
+    pixel_known : bool
+        Whether values are in 1/cm (else per pixel).
+    """
+    name = (params.plan or {}).get("plan", {}).get("name") or Path(params.output).name
+    unit = "1/cm" if pixel_known else "per pixel"
+    if not planes.complete and params.fmt.startswith("ome-zarr"):
+        # slabs written by other processes (dask workers) or an earlier run: read the planes
+        import zarr
+        planes.read(zarr.open_array(str(Path(writer.payload) / "0"), mode="r"))
+    paths = []
+    if Path(writer.payload).is_dir():
+        folder = Path(writer.payload) / "provenance"
+        final = Path(params.output) / "provenance" / "preview.png"
+    else:
+        folder = Path(params.output).parent
+        final = Path(f"{params.output}.preview.png")
+    folder.mkdir(parents=True, exist_ok=True)
+    save_figure(preview_figure(planes, voxel_um, name, unit), folder / final.name)
+    paths.append(str(final))
+    if params.preview:
+        extra = Path(params.preview)
+        extra.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(preview_figure(planes, voxel_um, name, unit), extra)
+        paths.append(str(extra))
+    log.info("preview: %s", ", ".join(paths))
+    return paths

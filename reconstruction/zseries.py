@@ -391,19 +391,28 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
         writer = open_writer(params.fmt, out, (nz, ny, nx), out_dtype, attrs,
                              voxel_um=voxel_um, origin_um=origin0, resume=params.resume,
                              overwrite=params.overwrite, chunk_z=min(128, slab))
-        from tqdm.auto import tqdm
-        bar = tqdm(total=nz, unit="slice", desc="stitch", disable=not progress,
-                   file=sys.stderr)
-        for z0 in range(0, nz, slab):
-            z1 = min(z0 + slab, nz)
-            if not writer.is_done(z0, z1):
-                block = make(z0, z1)
-                if params.dtype == "uint16":
-                    block = to_uint16(block, window)
-                writer.write(z0, block)
-            bar.update(z1 - z0)
-        bar.close()
-        writer.finalise()
+        try:
+            from tqdm.auto import tqdm
+
+            from .preview import MidPlanes, write_previews
+            planes = MidPlanes((nz, ny, nx), window if params.dtype == "uint16" else None)
+            bar = tqdm(total=nz, unit="slice", desc="stitch", disable=not progress,
+                       file=sys.stderr)
+            for z0 in range(0, nz, slab):
+                z1 = min(z0 + slab, nz)
+                if not writer.is_done(z0, z1):
+                    block = make(z0, z1)
+                    if params.dtype == "uint16":
+                        block = to_uint16(block, window)
+                    writer.write(z0, block)
+                    planes.add(z0, block)
+                bar.update(z1 - z0)
+            bar.close()
+            previews = ([] if writer.complete else
+                        write_previews(writer, planes, params, voxel_um, pixel_known=True))
+            writer.finalise()
+        finally:
+            writer.abandon()           # the lock, also when a step fails
     finally:
         for f in files:
             f.close()
@@ -411,4 +420,4 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
     return {"output": str(out), "shape_zyx": [nz, ny, nx], "voxel_size_um": voxel_um,
             "origin_um": list(origin0), "cor": [c for s in summaries for c in s["cor"]],
             "cor_source": summaries[0]["cor_source"], "slice_width": width,
-            "stages": stage_info}
+            "stages": stage_info, "previews": previews}

@@ -66,6 +66,9 @@ def test_shuffled_stages_equal_the_single_tall_scan(tmp_path, capsys):
     st = g.attrs["hipct"]["parameters"]["stages"]
     assert [s["z_m"] for s in st] == pytest.approx([STEP * PX, 0.0, -STEP * PX])
     assert [s["offset_rows"] for s in st] == pytest.approx([0, STEP, 2 * STEP])
+    # the stitched volume has its own preview, like a single scan's
+    assert (out / "provenance" / "preview.png").stat().st_size > 1000
+    assert (ref / "provenance" / "preview.png").stat().st_size > 1000
 
 
 def test_refine_z_finds_stage_offsets(tmp_path):
