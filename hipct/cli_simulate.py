@@ -54,6 +54,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--extruded", action="store_true",
                    help="phantom features as vertical columns (exact for a few rows under "
                         "strong phase retrieval)")
+    s.add_argument("--flats", type=int, default=20,
+                   help="flat fields recorded (default 20; a beamline takes about 2 × 101: "
+                        "more flats, weaker rings)")
     s.add_argument("--no-noise", action="store_true", help="noise-free frames (float32)")
     s.add_argument("--seed", type=int, default=0, help="noise seed")
     s.add_argument("--phantom-seed", type=int, default=0, help="phantom layout seed")
@@ -131,6 +134,7 @@ def cmd_simulate(args) -> int:
         whole(args.projections, "--projections", 2, 20_000)
     whole(args.energy_bins, "--energy-bins", 1, 64)
     whole(args.oversample, "--oversample", 1, 8)
+    whole(args.flats, "--flats", 1, 2000)
     number(args.exposure_scale, "--exposure-scale", 0, 1e6, open_lo=True)
     whole(args.seed, "--seed", 0, 2**32 - 1)
     whole(args.phantom_seed, "--phantom-seed", 0, 2**32 - 1)
@@ -139,7 +143,7 @@ def cmd_simulate(args) -> int:
                     oversample=args.oversample, energy_bins=args.energy_bins,
                     exposure_scale=args.exposure_scale, extra_blur_um=_blur_um(args.blur),
                     noise=not args.no_noise, seed=args.seed, phantom_seed=args.phantom_seed,
-                    geometry=args.geometry, extruded=args.extruded)
+                    geometry=args.geometry, extruded=args.extruded, n_flats=args.flats)
     sim = Simulation(plan, cfg)
     summary = simulate_to_nxtomo(sim, out, progress=not args.quiet)
     for note in summary["notes"]:

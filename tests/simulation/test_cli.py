@@ -12,10 +12,11 @@ from hipct.reconstruction.io.readers import open_scan
 def test_simulate_writes_a_readable_nxtomo(small_plan_path, tmp_path, capsys):
     out = tmp_path / "raw.nx"
     assert main(["simulate", str(small_plan_path), "-o", str(out), "--width", "48",
-                 "--rows", "3", "--projections", "20", "--quiet", "--json"]) == 0
+                 "--rows", "3", "--projections", "20", "--flats", "7", "--quiet", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     scan = open_scan(out)
     assert (scan.n_proj, scan.n_rows, scan.n_cols) == (20, 3, 48)
+    assert scan.flat_frames.size == 7
     assert scan.pixel_size_m == np.float64(summary["voxel_size_um"] * 1e-6)
     assert np.degrees(scan.theta[-1]) < 360 and summary["half_acquisition"]
     proj = scan.read("proj", slice(0, 3))
@@ -36,13 +37,16 @@ def test_simulate_errors_are_one_line(small_plan_path, tmp_path, capsys):
                  "--blur", "3 s"]) == 2
     assert main(["simulate", str(small_plan_path), "-o", str(tmp_path / "c.nx"),
                  "--width", "4"]) == 2
+    assert main(["simulate", str(small_plan_path), "-o", str(tmp_path / "d.nx"),
+                 "--flats", "0"]) == 2
     no_det = tmp_path / "nodet.yaml"
     no_det.write_text("beamline: BM05\npropagation_distance: 1 m\n"
                       "sample: {layers: [brain 1 mm]}\nacquisition: {subframe_time: 1 ms}\n")
     assert main(["simulate", str(no_det), "-o", str(tmp_path / "d.nx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4 and all(line.startswith("hipct: error:") for line in err)
-    assert "--blur" in err[1] and "width" in err[2] and "detector" in err[3]
+    assert len(err) == 5 and all(line.startswith("hipct: error:") for line in err)
+    assert "--blur" in err[1] and "width" in err[2] and "--flats" in err[3]
+    assert "detector" in err[4]
     assert not (tmp_path / "b.nx").exists() and not list(tmp_path.glob(".*.tmp"))
 
 
