@@ -386,8 +386,8 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     overlap; the minimum (parabola-refined) is the axis, on the forced ``side`` if given.
     When that minimum lies within a quarter of the width from an edge, or a side is given (half
     acquisition), and ``correlation`` is true, every position that close to either edge is
-    scored again by :func:`_trend_free_mismatch` (one minus the correlation of the strips with
-    each one's mean and linear trend removed): the bulk of a sample wider than the field of
+    scored again by one minus the correlation of the opposite strips with
+    each row's mean and linear trend removed: the bulk of a sample wider than the field of
     view is then no evidence, only the texture that the two projections share is, and the
     noise, uncorrelated between them, adds nothing on average.
     The mirror margin compares the best with the best candidate on the other half of the
