@@ -14,8 +14,11 @@ Principles:
   by a global criterion, the normalised squared difference of opposite projections smoothed
   along the angle (a consistent low-pass: smoothing in angle commutes with the mirror
   symmetry), which keeps the absolute level of the projections, so the mirror position, where
-  only air or the organ's flanks overlap, loses; the position on that side is then refined
-  with all angle pairs and every row given.
+  only air or the organ's flanks overlap, loses. When the axis is near an edge, every position
+  within a quarter of the width of either edge is then scored by the correlation of the
+  opposite strips with each row's mean and linear trend removed (up to 2048 angle pairs,
+  every row given): a sample wider than the field of view looks the same at both edges in
+  bulk, so only the texture the two projections share decides the side and the position.
 * **Sinogram consistency in Fourier space** (:func:`find_cor_fft`) for 180° scans: the
   sinogram completed to 360° with its own mirror image has a 2D spectrum confined to the double
   wedge ``|n| <= 2 pi r |k_u|`` only when the axis is right (Vo, Atwood & Drakopoulos,
@@ -58,6 +61,7 @@ CONFIDENCE_THRESHOLD = 0.1
 _RIVAL_PX = 4.0        # a rival candidate lies at least this far from the best (pixels)
 _NEIGHBOUR_PX = 2.0    # neighbours for the contrast of the minimum (pixels)
 _SMOOTH_ANGLES = 2.0   # Gaussian sigma along the angle (projections) before matching
+_CORR_PAIRS = 2048     # angle pairs for the trend-free correlation near an edge
 
 
 @dataclass(frozen=True)
@@ -348,6 +352,23 @@ def _smooth_angles(sino, full_turn: bool):
                                      mode="wrap" if full_turn else "nearest")
 
 
+def _trend_free_mismatch(a, b) -> float:
+    """One minus the correlation of two aligned strips, each row's mean and slope removed.
+
+    Normalised cross-correlation (e.g. Lewis, *Fast normalized cross-correlation*, Vision
+    Interface 1995) of the strips' residuals after a least-squares line per row.
+    """
+    n = a.shape[-1]
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    t /= max(np.sqrt(np.sum(t * t)), 1e-30)
+    ra = a - a.mean(axis=-1, keepdims=True)
+    rb = b - b.mean(axis=-1, keepdims=True)
+    ra = ra - (ra @ t)[:, None].astype(np.float32) * t.astype(np.float32)
+    rb = rb - (rb @ t)[:, None].astype(np.float32) * t.astype(np.float32)
+    den = float(np.sqrt(np.sum(ra * ra, dtype=np.float64) * np.sum(rb * rb, dtype=np.float64)))
+    return 1.0 - float(np.sum(ra * rb, dtype=np.float64)) / den if den > 0 else np.inf
+
+
 def _nmse(a, b) -> float:
     """Normalised squared difference of two aligned strips (0: identical)."""
     energy = float(np.sum(a * a) + np.sum(b * b))
@@ -355,7 +376,7 @@ def _nmse(a, b) -> float:
 
 
 def find_cor_half(sino, theta, *, side: str | None = None, search=None,
-                  max_pairs: int = 360) -> CorEstimate:
+                  max_pairs: int = 360, correlation: bool = True) -> CorEstimate:
     """Axis of a 360° scan (half acquisition or full field) from opposite projections.
 
     The data are smoothed along the angle (Gaussian, sigma of 2 projections),
@@ -363,7 +384,14 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     ``max(16, n_cols // 25)`` columns of overlap is scored by the normalised squared difference
     of the projections at theta and theta + pi (up to ``max_pairs`` pairs, all rows) over their
     overlap; the minimum (parabola-refined) is the axis, on the forced ``side`` if given.
-    The mirror margin compares it with the best candidate on the other half of the detector.
+    When that minimum lies within a quarter of the width from an edge, or a side is given (half
+    acquisition), and ``correlation`` is true, every position that close to either edge is
+    scored again by one minus the correlation of the opposite strips with
+    each row's mean and linear trend removed: the bulk of a sample wider than the field of
+    view is then no evidence, only the texture that the two projections share is, and the
+    noise, uncorrelated between them, adds nothing on average.
+    The mirror margin compares the best with the best candidate on the other half of the
+    detector.
 
     Parameters
     ----------
@@ -376,7 +404,11 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     search : (float, float), optional
         Columns to try.
     max_pairs : int
-        Angle pairs used (evenly spread over the first half-turn).
+        Angle pairs used (evenly spread over the first half-turn); the trend-free correlation
+        uses up to 2048.
+    correlation : bool
+        Score an axis near an edge by the trend-free correlation (above); ``False`` keeps the
+        normalised squared difference everywhere.
 
     Returns
     -------
@@ -387,7 +419,8 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
         sino = sino[None]
     if not is_full_turn(theta):
         raise HipctError("cor: half acquisition needs a 360° scan")
-    a, b = _pairs(_smooth_angles(sino, True), theta, max_pairs)
+    smooth = _smooth_angles(sino, True)
+    a, b = _pairs(smooth, theta, max_pairs)
     w = sino.shape[-1]
     a = a.reshape(-1, w)
     b = b.reshape(-1, w)
@@ -403,6 +436,15 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     if not np.isfinite(np.where(allowed, m, np.inf)).any():
         raise HipctError(f"cor: no axis position on the {side} side leaves enough overlap")
     i = int(np.argmin(np.where(allowed, m, np.inf)))
+    near_edge = np.minimum(x, w - 1 - x) < w / 4
+    correlated = correlation and (side is not None or near_edge[i])
+    if correlated:
+        a, b = (p.reshape(-1, w) for p in _pairs(smooth, theta, max(max_pairs, _CORR_PAIRS)))
+        m = np.where(near_edge, _curve(a, b, w, search, _trend_free_mismatch, near=near_edge)[1],
+                     np.inf)
+        if not np.isfinite(np.where(allowed, m, np.inf)).any():
+            raise HipctError(f"cor: no axis position on the {side} side leaves enough overlap")
+        i = int(np.argmin(np.where(allowed, m, np.inf)))
     chosen = "right" if x[i] > mid else "left"
     other = left if chosen == "right" else right
     margin, contrast, j = _confidence(x, m, i, other & (np.abs(x - x[i]) >= _RIVAL_PX))
@@ -419,16 +461,18 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
         if np.isfinite(m[k]) and abs(x[k] - x[i] - d) < 0.26:
             cands[f"best{d:+.0f} px"] = {"cor": float(x[k]), "metric": float(m[k])}
     edge = min(cor, w - 1 - cor) < w / 4
-    method = ("half acquisition: opposite projections, side "
-              + ("given" if side else "by normalised mismatch")) if edge else \
+    method = ("half acquisition: opposite projections"
+              + (" (trend-free correlation)" if correlated else "") + ", side "
+              + ("given" if side else "by the best match")) if edge else \
         "360°: opposite projections"
     return CorEstimate(cor=cor, method=method, confidence=min(margin, local, contrast),
                        candidates=cands, side=chosen if edge else None,
                        mirror_margin=margin, neighbour_contrast=contrast, runner_up_margin=local)
 
 
-def _curve(a, b, w, search, metric, min_overlap=None):
-    """Metric of the opposite strips ``a``, ``b`` for every axis column on the half grid."""
+def _curve(a, b, w, search, metric, min_overlap=None, near=None):
+    """Metric of the opposite strips ``a``, ``b`` for every axis column on the half grid
+    (only where ``near``, a mask over those columns, is true, when given)."""
     min_overlap = max(16, w // 25) if min_overlap is None else int(min_overlap)
     lo, hi = (0, 2 * (w - 1)) if search is None else (int(np.floor(2 * search[0])),
                                                       int(np.ceil(2 * search[1])))
@@ -436,7 +480,7 @@ def _curve(a, b, w, search, metric, min_overlap=None):
     m = np.full(s_values.size, np.inf)
     for n, s in enumerate(s_values):
         j0, j1 = max(0, s - (w - 1)), min(w - 1, s)
-        if j1 - j0 + 1 < min_overlap:
+        if j1 - j0 + 1 < min_overlap or (near is not None and not near[n]):
             continue
         m[n] = metric(a[:, j0:j1 + 1], b[:, s - j1:s - j0 + 1][:, ::-1])
     if not np.isfinite(m).any():
@@ -498,10 +542,10 @@ def find_cor_quarter(sinos, thetas, *, side: str | None = None) -> list:
     sinos = [s[None] if s.ndim == 2 else s for s in sinos]
     if not all(is_full_turn(t) for t in thetas):
         raise HipctError("cor: each rotation of a quarter acquisition must cover 360°")
-    own = [find_cor_half(s, t, side=side) for s, t in zip(sinos, thetas)]
+    own = [find_cor_half(s, t, side=side, correlation=False) for s, t in zip(sinos, thetas)]
     inner = int(np.argmin([e.candidates["best"]["metric"] for e in own]))
     outer = 1 - inner
-    est_in = own[inner]
+    est_in = find_cor_half(sinos[inner], thetas[inner], side=side)
     w_in = sinos[inner].shape[-1]
     merged, lay = merge_to_180([sinos[inner]], [SubScan(np.asarray(thetas[inner]), w_in,
                                                         est_in.cor)])

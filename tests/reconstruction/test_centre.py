@@ -1,5 +1,7 @@
 """Automatic centre of rotation: simulated scans with a known axis, and the real tooth scan."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -55,43 +57,62 @@ def test_tooth_against_an_independent_estimate(tooth_path):
 
 # --- half acquisition on noisy simulated phase-contrast scans, quarter acquisition ------------
 
-def _noisy_half_scans():
-    """24 noisy simulated half-acquisition scans: 4 widths, the plan's dose and 1/4 of it,
-    1-2 noise seeds, the axis on either side (a scan mirrored left-right has its axis at
-    ``w - 1 - cor`` and is a valid scan of the object turned by 180°)."""
+VOI_PLAN = Path(__file__).resolve().parents[2] / "examples" / "voi_0p857um_excised.yaml"
+
+
+@pytest.fixture(scope="module")
+def voi_half_scans():
+    """Half-acquisition scans from hipct's simulator driven by the shipped 0.857 um VOI plan
+    (BM05, 0.2 m propagation: phase contrast), 600 projections over 360°, 8 rows, widths 192
+    and 256 with the axis width/16 columns from the edge; each noise-free and with detector
+    noise at the plan's exposure per projection and 1/4 of it, three noise seeds; the axis on
+    either side (a scan mirrored left-right has its axis at ``w - 1 - cor`` and is a valid scan
+    of the object turned by 180°). Simulated once for the module."""
     import yaml
 
     from hipct.planner.plan import parse_plan
     from hipct.reconstruction.simulation.simulate import SimConfig, Simulation
-    from tests.simulation.conftest import SMALL_PLAN
 
-    plan = parse_plan(yaml.safe_load(SMALL_PLAN))
-    for width, seeds in ((192, (1, 2)), (256, (1, 2)), (384, (1,)), (512, (1,))):
-        base = Simulation(plan, SimConfig(width=width, rows=4, projections=240, geometry="half",
+    plan = parse_plan(yaml.safe_load(VOI_PLAN.read_text()))
+    clean, noisy = [], []
+
+    def both(sino, theta, cor, out):
+        out.append((sino, theta, cor, "right"))
+        out.append((sino[..., ::-1], theta, sino.shape[-1] - 1 - cor, "left"))
+
+    for width in (192, 256):
+        base = Simulation(plan, SimConfig(width=width, rows=8, projections=600, geometry="half",
                                           phantom_seed=width, n_flats=10, n_darks=4,
-                                          extruded=True), cache=True)
+                                          oversample=1, energy_bins=4), cache=True)
+        p, f, d, theta = base.arrays(noise=False)
+        both(-np.log((p - d.mean(0)) / (f.mean(0) - d.mean(0))).transpose(1, 0, 2), theta,
+             base.cor, clean)
         for dose in (1.0, 0.25):
             sim = base if dose == 1.0 else base.with_exposure(dose)
-            for seed in seeds:
+            for seed in (1, 2, 3):
                 p, f, d, theta = sim.arrays(noise=True, seed=seed)
                 t = np.clip((p - d.mean(0)) / (f.mean(0) - d.mean(0)), 1e-3, None)
-                sino = -np.log(t).transpose(1, 0, 2)
-                yield sino, theta, sim.cor, "right"
-                yield sino[..., ::-1], theta, width - 1 - sim.cor, "left"
+                both(-np.log(t).transpose(1, 0, 2), theta, sim.cor, noisy)
+    return clean, noisy
 
 
-def test_half_acquisition_never_takes_the_mirror_side_nor_a_silent_wrong_position():
-    found = []
-    for sino, theta, truth, side in _noisy_half_scans():
+def test_half_acquisition_of_a_noise_free_phase_contrast_scan(voi_half_scans):
+    for sino, theta, truth, side in voi_half_scans[0]:
         est = centre.estimate_cor(sino, theta)
-        found.append((est.cor - truth, est.side, est.mirror_margin, est.sure))
-        assert est.side == side
-        assert est.mirror_margin > 0.5                     # measured 0.86-0.97
-        # a position more than 0.5 px off is never reported as sure
-        assert abs(est.cor - truth) <= 0.5 or not est.sure, (truth, est.describe())
+        assert est.side == side and est.sure, est.describe()
+        assert est.cor == pytest.approx(truth, abs=0.5), est.describe()
+
+
+def test_noisy_half_acquisition_is_never_silently_wrong(voi_half_scans):
+    noisy = voi_half_scans[1]
+    assert len(noisy) >= 20
+    for sino, theta, truth, side in noisy:
+        est = centre.estimate_cor(sino, theta)
+        # a wrong side or a position more than 0.5 px off is never reported as sure
+        if est.side != side or abs(est.cor - truth) > 0.5:
+            assert not est.sure, (truth, est.describe())
         rec = est.as_dict()
-        assert rec["side"] == side and set(rec["candidates"]) >= {"best", "mirror side"}
-    assert len(found) >= 20
+        assert rec["side"] == est.side and set(rec["candidates"]) >= {"best", "mirror side"}
 
 
 def test_ambiguous_half_acquisition_is_reported_and_can_be_forced():
