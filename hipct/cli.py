@@ -106,7 +106,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--unsharp", metavar="SIGMA,COEFF",
                    help="unsharp mask (1+c)I - c*G_sigma(I) on projections; sigma in pixels")
     r.add_argument("--rings", type=int, default=0, metavar="SIZE",
-                   help="sorting-based ring removal with a median of SIZE columns (0: off)")
+                   help="ring removal: the column-mean stripe filter (Rivers 1998) with a "
+                        "smooth estimate over SIZE columns (0: off)")
     r.add_argument("--rows", metavar="A:B", help="detector rows A..B-1 only (0-based)")
     r.add_argument("--bin", type=int, default=1, metavar="N",
                    help="bin projections N×N after flat-field correction")
