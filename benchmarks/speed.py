@@ -219,7 +219,7 @@ def paganin_case(name, folder):
         return {"time_s": t, "rel_rmse": rel(-np.log(pr.retrieve_phase(stack[0])))}
     if name == "tomopy":
         import tomopy
-        # tomopy: cm and alpha = beta/delta (brief §7); it returns the filtered intensity
+        # tomopy: cm and alpha = beta/delta; it returns the filtered intensity
         kw = dict(pixel_size=PAG["pixel_size_m"] * 100, dist=PAG["distance_m"] * 100,
                   energy=PAG["energy_kev"], alpha=1.0 / PAG["delta_beta"], pad=True,
                   ncore=os.cpu_count())

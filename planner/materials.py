@@ -77,7 +77,7 @@ def _mix(parts):
     return zs, tuple(acc[z] for z in zs)
 
 
-# 70 % v/v ethanol = 62.4 % w/w, 0.885 g/cm³ (domain brief §6; CRC density tables).
+# 70 % v/v ethanol = 62.4 % w/w, 0.885 g/cm³ (CRC density tables).
 _ETHANOL = _nist("Ethyl Alcohol")[:2]
 _WATER = _nist("Water, Liquid")[:2]
 
@@ -89,7 +89,7 @@ def _alias_table() -> dict[str, Material]:
     table = [
         m("sapphire", _formula("Al2O3"), 3.98, "al2o3", "alumina"),
         m("glassy carbon", _formula("C"), 1.50, "glassy-carbon", "vitreous carbon"),
-        # Carbon rods: graphite rods, density not published; 1.8 g/cm³ assumed (brief §6).
+        # Carbon rods: graphite rods, density not published; 1.8 g/cm³ assumed.
         m("carbon rod", _formula("C"), 1.80, "carbon rods", "carbon"),
         m("sio2", _formula("SiO2"), 2.20, "fused silica", "silica", "quartz glass"),
         m("ethanol 70%", _mix([(0.624, _ETHANOL), (0.376, _WATER)]), 0.885,

@@ -1,1 +1,7 @@
-"""Reconstruction of raw projections into registration-ready volumes (issue #3; not built yet)."""
+"""Reconstruction of raw projections into registration-ready volumes.
+
+Raw scan (NXtomo, APS Data Exchange, TIFF) → dark/flat-field correction → Paganin phase
+retrieval → unsharp mask → ring removal → filtered back-projection of 180°, 360°, half- and
+quarter-acquisition scans (automatic centre of rotation) → z-series stitching → OME-Zarr, TIFF
+or HDF5 volume (:mod:`.pipeline`), in a memory budget, optionally on a dask cluster.
+"""

@@ -93,7 +93,7 @@ def filter_sinogram(sino: np.ndarray, name: str = "ramp", pad_factor: float = 2.
     """Apply a ramp-family filter along the last axis, padding with edge values.
 
     Edge padding (not zeros) keeps truncated, local-tomography sinograms free of the bright
-    rim a zero step would cause (brief §7).
+    rim a zero step would cause.
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 ``T = (I - D) / (F(theta) - D)`` per pixel, with ``D`` the mean dark and ``F(theta)`` the flat
 for the projection's angle: flats taken in groups (before/after a scan, or in angular sections
-for local-tomography zooms, brief §2) are each averaged (median, robust to zingers) and
+for local-tomography zooms) are each averaged (median, robust to zingers) and
 interpolated linearly between the two groups nearest in angle. When the ring current was
 recorded, each frame is first divided by its current so a decaying beam is not read as
 absorption. Without flats, :func:`synthetic_flat` builds one from the scan itself.

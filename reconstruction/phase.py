@@ -1,6 +1,6 @@
 """Single-distance Paganin phase retrieval and the unsharp mask, on projection stacks.
 
-Paganin filter (Paganin et al., *J. Microsc.* 206, 33 (2002), eq. 10; brief §7), applied to the
+Paganin filter (Paganin et al., *J. Microsc.* 206, 33 (2002), eq. 10), applied to the
 flat-corrected intensity ``I/I0``::
 
     F(f) = 1 / (1 + pi * lambda * z_eff * (delta/beta) * |f|^2),   f in cycles per metre
@@ -10,10 +10,10 @@ The result is the projected attenuation ``mu * T`` (dimensionless, "−log" unit
 homogeneous object; divide by ``mu`` for thickness. PyHST2's ``PAGANIN_Lmicron`` is
 ``L = sqrt(pi * lambda * z_eff * delta/beta)`` (:func:`paganin_length_m`), so
 ``F = 1 / (1 + L^2 |f|^2)``. Peers parametrise the same filter differently (tomopy's ``alpha``,
-in cm and with angular frequencies, differs by factors of ``4 pi^2``; brief §7): hipct only
+in cm and with angular frequencies, differs by factors of ``4 pi^2``): hipct only
 takes delta/beta, energy, effective distance and pixel size, in SI units.
 
-Unsharp mask (brief §7): ``(1 + c) I - c G_sigma(I)``, a 2D Gaussian of ``sigma`` pixels.
+Unsharp mask: ``(1 + c) I - c G_sigma(I)``, a 2D Gaussian of ``sigma`` pixels.
 
 Both steps are convolutions; :meth:`PaganinFilter.margin` and :func:`unsharp_margin` give the
 rows a vertical chunk needs from its neighbours for the result to match the unchunked one.
@@ -152,7 +152,7 @@ def unsharp_margin(sigma_px: float) -> int:
 
 
 def unsharp_mask(proj: np.ndarray, sigma_px: float, coeff: float) -> np.ndarray:
-    """2D unsharp mask ``(1 + c) I - c G_sigma(I)`` of each projection (brief §7).
+    """2D unsharp mask ``(1 + c) I - c G_sigma(I)`` of each projection.
 
     Parameters
     ----------

@@ -52,7 +52,7 @@ def _dose_only_plan(**acq):
 
 
 def test_dose_only_monochromatic_plan_with_10_s_subframes():
-    # Hand calculation (domain brief §10): 11 keV, 1e11 photons/s on 1 mm², 1 mm of water:
+    # Hand calculation: 11 keV, 1e11 photons/s on 1 mm², 1 mm of water:
     # entrance 64.5 Gy/s, depth-averaged 53.0 Gy/s. No detector and no propagation distance:
     # no read-out latency, so the beam-on time is 100 × 10 s exactly.
     from hipct.planner.evaluate import evaluate

@@ -103,7 +103,7 @@ def test_rod_stack_transmission_matches_numerical_integration(h_over_d):
 @pytest.mark.parametrize("h_over_d, ratio", [(0.25, 0.99), (0.5, 0.955), (1.0, 0.74)])
 def test_carbon_rod_effective_path_at_80_kev(h_over_d, ratio):
     # Effective path -ln T / μ relative to the nominal 64 mm of carbon rods at 80 keV
-    # (domain brief §10: 0.99 at h = d/4, 0.955 at d/2, ≈ 0.74 for a beam covering whole rods).
+    # (expected: 0.99 at h = d/4, 0.955 at d/2, ≈ 0.74 for a beam covering whole rods).
     layer = parse_layer({"material": "carbon rod", "thickness": "64 mm", "rods": True,
                          "rod_diameter": "8 mm", "beam_height": f"{8 * h_over_d} mm"}, "f")
     mu = mu_per_cm(resolve_material("carbon rod"), [80.0])[0]

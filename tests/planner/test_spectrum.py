@@ -6,7 +6,7 @@ from hipct.planner.spectrum import (bending_magnet_flux, bending_magnet_spectrum
                                     critical_energy_kev, g1)
 
 E = np.array([20.0, 50.0, 100.0, 150.0, 200.0])
-# srxraylib sync_ene reference values (domain brief §3), 6 GeV, 200 mA, photons/s/0.1 %bw.
+# srxraylib sync_ene reference values, 6 GeV, 200 mA, photons/s/0.1 %bw.
 REF = {
     (0.857, "integrated"): [1.96e13, 6.17e12, 7.04e11, 7.29e10, 7.22e9],
     (0.857, "on_axis"): [1.39e14, 7.21e13, 1.20e13, 1.54e12, 1.77e11],

@@ -37,7 +37,7 @@ def test_half_acquisition_matches_full_field(full_field, cor):
     rec, layout = _reconstruct([scan])
     assert layout.radius >= 278
     rmse = np.sqrt(np.mean((rec - full_field)[_mask(N)] ** 2))
-    assert rmse <= 0.035                            # issue #3; measured ~0.011
+    assert rmse <= 0.035                            # measured ~0.011
 
 
 def test_quarter_acquisition_matches_full_field(full_field):

@@ -47,7 +47,7 @@ def test_shepp_logan_1024_from_1500_projections(method):
     truth = phantom.rasterise(ell, n)
     m = _disc_mask(n, 0.48)
     rmse = np.sqrt(np.mean((rec - truth)[m] ** 2))
-    # issue #3: <= 0.03; issue #5: within 5 % of ASTRA's 0.0120 (benchmarks/README.md).
+    # Required: <= 0.03 and within 5 % of ASTRA's 0.0120 (benchmarks/README.md).
     # Measured: linear 0.0106, fourier 0.0112
     assert rmse <= 1.05 * 0.0120
     assert rec.dtype == np.float32

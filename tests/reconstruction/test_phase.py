@@ -37,10 +37,10 @@ def test_sphere_thickness_within_two_percent():
     assert intensity.max() > 1.3                                      # real phase contrast
     retrieved = phase.paganin(intensity, energy, z, px, 1000.0) / mu
     err = np.abs(retrieved - thick)[inner] / thick.max()
-    assert err.max() < 0.02                     # issue #3; measured 0.3 %
+    assert err.max() < 0.02                     # measured 0.3 %
 
 
-def test_filter_is_one_at_zero_frequency_and_matches_brief_formula():
+def test_filter_is_one_at_zero_frequency_and_matches_paganin_formula():
     pf = phase.PaganinFilter(50.0, 2.0, 5e-6, 2000.0)
     resp = pf.response((64, 64))
     assert resp[0, 0] == 1.0
