@@ -14,8 +14,6 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from hipct.errors import BeamlineError, PlanError
 from hipct.fields import check_keys, load_yaml, number, read_text, whole
 from hipct.units import length_m, parse_quantity, time_s, to_float
@@ -226,7 +224,7 @@ def load_beamline(name_or_path: str) -> Beamline:
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise BeamlineError(f"beamline: unknown beamline {text!r}; {hint}built-in: "
                                 f"{', '.join(known)}, or a path to a beamline YAML file")
-        data = yaml.safe_load(res.read_text())
+        data = load_yaml(res.read_text(), "beamline", text.upper(), error=BeamlineError)
         where = text.upper()
     if not isinstance(data, dict):
         raise BeamlineError(f"beamline {where}: expected a mapping at the top level")

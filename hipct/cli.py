@@ -261,7 +261,14 @@ def _cmd_plan(args) -> int:
     return 2 if failed else 0
 
 
-def _floats(text: str, n: int | None, option: str) -> list[float]:
+def parse_floats(text: str, n: int | None, option: str) -> list[float]:
+    """Parse the option value ``"1.5,2,3"`` into floats (exactly ``n`` of them unless ``None``).
+
+    Raises
+    ------
+    HipctError
+        Not numbers, the wrong count, or a non-finite value (one line naming ``option``).
+    """
     import math
     try:
         values = [float(v) for v in str(text).split(",")]
@@ -368,10 +375,10 @@ def _cmd_reconstruct(args, argv) -> int:
     whole(args.rings, "--rings", 0, 1001)
     if args.width is not None:
         whole(args.width, "--width", 1, 100_000)
-    unsharp = _floats(args.unsharp, 2, "--unsharp") if args.unsharp else (0.0, 0.0)
+    unsharp = parse_floats(args.unsharp, 2, "--unsharp") if args.unsharp else (0.0, 0.0)
     number(unsharp[0], "--unsharp sigma", 0, 1000)
     number(unsharp[1], "--unsharp coefficient", 0, 100)
-    window = tuple(_floats(args.window, 2, "--window")) if args.window else None
+    window = tuple(parse_floats(args.window, 2, "--window")) if args.window else None
     if window is not None and not window[0] < window[1]:
         raise HipctError(f"--window: expected LO,HI with LO < HI, got {args.window!r}")
     roi = None
@@ -383,7 +390,7 @@ def _cmd_reconstruct(args, argv) -> int:
         roi = _span(xs, "--roi") + _span(ys, "--roi")
     params = ReconParams(
         inputs=list(args.inputs), output=args.output,
-        cor=None if args.cor == "auto" else _floats(args.cor, None, "--cor"),
+        cor=None if args.cor == "auto" else parse_floats(args.cor, None, "--cor"),
         half_acquisition=True if args.half_acquisition else None, cor_side=args.cor_side,
         delta_beta=0.0 if args.no_phase else args.delta_beta,
         energy_kev=None if args.energy is None else float(
@@ -402,8 +409,8 @@ def _cmd_reconstruct(args, argv) -> int:
         window=window,
         memory_bytes=_memory_bytes(args.memory), fbp_method=args.fbp,
         scheduler=args.scheduler,
-        origin_um=tuple(_floats(args.origin, 3, "--origin")) if args.origin else None,
-        z_positions_m=[v * 1e-3 for v in _floats(args.z_positions, None, "--z-positions")]
+        origin_um=tuple(parse_floats(args.origin, 3, "--origin")) if args.origin else None,
+        z_positions_m=[v * 1e-3 for v in parse_floats(args.z_positions, None, "--z-positions")]
         if args.z_positions else None, refine_z=args.refine_z,
         resume=args.resume, overwrite=args.overwrite, plan=plan, preview=args.preview,
         command=["hipct"] + list(argv if argv is not None else sys.argv[1:]))

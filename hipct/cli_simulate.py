@@ -162,37 +162,43 @@ def cmd_simulate(args) -> int:
 
 
 def _cmd_campaign(args) -> int:
-    import json
     import math
+    import shutil
 
-    from hipct.cli import _floats, _json_default
-    from hipct.reconstruction.simulation.campaign import (acquisition_columns, load_phantom,
-                                                          simulate_campaign)
-    from hipct.units import length_m
-
-    from hipct.cli import dumps_json
+    from hipct.cli import dumps_json, parse_floats
+    from hipct.fields import whole
     from hipct.files import write_text_atomic
     from hipct.reconstruction.io.output_guard import (MARKER, OutputLock, check_output_path,
                                                       read_marker, recover, swap_into_place,
                                                       write_marker)
+    from hipct.reconstruction.simulation.campaign import (acquisition_columns, load_phantom,
+                                                          simulate_campaign)
+    from hipct.units import length_m
 
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
     out = check_output_path(args.output)
-    if args.stages < 1:
-        raise HipctError(f"--stages: must be an integer >= 1, got {args.stages}")
+    whole(args.width, "--width", 8, 4096)
+    whole(args.rows, "--rows", 1, 512)
+    if args.projections is not None:
+        whole(args.projections, "--projections", 2, 20_000)
+    whole(args.oversample, "--oversample", 1, 8)
+    whole(args.flats, "--flats", 1, 2000)
+    whole(args.seed, "--seed", 0, 2**32 - 1)
+    whole(args.stages, "--stages", 1, 200)
+    whole(args.overlap, "--overlap", 0, args.width // 2)
     phantom = load_phantom(args.phantom)
-    px = length_m(args.pixel_size, "--pixel-size", default_unit="um", positive=True)
-    step = length_m(args.z_step, "--z-step", default_unit="mm", allow_zero=True)
+    px = length_m(args.pixel_size, "--pixel-size", default_unit="um", bounds=(1e-8, 1e-3, "m"))
+    step = length_m(args.z_step, "--z-step", default_unit="mm", allow_zero=True,
+                    bounds=(0, 1, "m"))
     if args.stages > 1 and not step > 0:
         raise HipctError("--z-step: several --stages need a step > 0, e.g. '0.1 mm'")
-    z0, y0, x0 = (v * 1e-3 for v in _floats(args.position, 3, "--position"))
+    z0, y0, x0 = (v * 1e-3 for v in parse_floats(args.position, 3, "--position"))
     geometry = args.geometry or "full"
     cols = acquisition_columns(geometry, args.width, args.overlap)
     radius = max(max(c, args.width - 1 - c) for c, _ in cols)
     n_180 = math.ceil(math.pi / 2 * (2 * radius + 1))      # N >= (pi/2) N_pixels
     n_proj = args.projections or (n_180 if geometry == "full" else 2 * n_180)
-    import shutil
     with OutputLock(out):
         recover(out)
         if out.exists() or out.is_symlink():
@@ -210,14 +216,13 @@ def _cmd_campaign(args) -> int:
                 n_proj=n_proj, geometry=geometry,
                 z_positions_m=[z0 - k * step for k in range(args.stages)],
                 axis_xy_m=(x0, y0), overlap=args.overlap, noise=not args.no_noise,
-                seed=args.seed, oversample=args.oversample)
+                seed=args.seed, oversample=args.oversample, n_flats=args.flats)
             for r in records:
                 r["path"] = str(out / Path(r["path"]).relative_to(staging))
             summary = {"geometry": geometry, "pixel_size_m": px, "projections": n_proj,
                        "rows": args.rows, "columns": args.width, "position_m": [z0, y0, x0],
                        "files": records}
-            write_text_atomic(staging / "campaign.json",
-                              json.dumps(summary, indent=1, default=_json_default))
+            write_text_atomic(staging / "campaign.json", dumps_json(summary, indent=1))
             write_marker(staging, {"simulate": "campaign", "phantom": str(args.phantom)})
             swap_into_place(staging, out)
         finally:

@@ -251,15 +251,27 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
         (every input's axis column, stage by stage), and ``stages`` (per stage: inputs,
         height, offset in rows, refined shift, intensity offset).
     """
+    from .io.output_guard import OutputLock, check_output_path, read_marker
+
+    out = check_output_path(params.output, [p for st in stages for p in st.inputs])
+    if out.exists() or out.is_symlink():
+        if params.overwrite and read_marker(out) is None:
+            raise HipctError(f"--overwrite: {out} is not an output hipct wrote; it is left "
+                             "untouched: give another --output")
+        if not (params.overwrite or params.resume):
+            raise HipctError(f"output: {out} exists; remove it or give --overwrite")
+    work = out.parent / f".{out.name}.stages"
+    with OutputLock(work):             # one run at a time stages the z-series of NAME
+        return _stitch(params, stages, progress, out, work)
+
+
+def _stitch(params, stages, progress: bool, out: Path, work: Path) -> dict:
+    """Reconstruct each stage into ``work`` (HDF5, resumable) and stitch them into ``out``."""
     import h5py
 
     from .io.writers import open_writer, to_uint16
     from .pipeline import reconstruct
 
-    out = Path(params.output)
-    if out.exists() and not params.overwrite:
-        raise HipctError(f"output: {out} exists; remove it or give --overwrite")
-    work = out.parent / f".{out.name}.stages"
     if work.exists() and not params.resume:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -281,7 +293,7 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
         sp = dataclasses.replace(
             params, inputs=list(st.inputs), output=str(vol), cor=cors[k], fmt="hdf5",
             dtype="float32", window=None, width=width, origin_um=origin, z_positions_m=None,
-            refine_z=False, overwrite=True, plan=params.plan)
+            refine_z=False, overwrite=True, plan=params.plan, preview=None)
         if params.resume and record.exists() and vol.exists():
             summary = json.loads(record.read_text())
         else:

@@ -40,7 +40,7 @@ def check_output_path(output, inputs=()) -> Path:
     """The output as a :class:`~pathlib.Path`, or a :class:`HipctError` if it must not be one.
 
     Refused: an empty path, the working folder or any folder above it, the home folder, the
-    filesystem root, and any of ``inputs``.
+    filesystem root, any of ``inputs`` and any folder holding one of them.
     """
     text = str(output)
     if not text.strip():
@@ -58,11 +58,14 @@ def check_output_path(output, inputs=()) -> Path:
                          "volume's path; give a new name, e.g. -o scan.ome.zarr")
     for p in inputs:
         try:
-            same = Path(p).resolve() == resolved
+            inp = Path(p).resolve()
         except (OSError, RuntimeError):
-            same = False
-        if same:
+            continue
+        if inp == resolved:
             raise HipctError(f"--output: {text!r} is an input file; give another path")
+        if resolved in inp.parents:
+            raise HipctError(f"--output: {text!r} holds the input {p}; replacing it would "
+                             "delete the input: give another path")
     return out
 
 

@@ -54,9 +54,13 @@ def test_overwrite_of_a_foreign_folder_is_refused(tmp_path, capsys, scan):
     code, err = _run(capsys, scan, "-o", foreign, "--overwrite", *COMMON)
     assert code == 2 and "not written by hipct" in err and err.count("\n") == 1
     assert (foreign / "notes.txt").read_text() == "mine"
-    # the input file itself is never an output
+    # the input file itself is never an output, nor a folder holding it (a simulated
+    # campaign folder carries hipct's marker, so the marker alone would not protect it)
     code, err = _run(capsys, scan, "-o", scan, "--overwrite", *COMMON)
     assert code == 2 and "input file" in err
+    output_guard.write_marker(tmp_path, {"simulate": "campaign"})
+    code, err = _run(capsys, scan, "-o", tmp_path, "--overwrite", *COMMON)
+    assert code == 2 and "holds the input" in err and scan.exists()
 
 
 def test_overwrite_replaces_a_hipct_output_and_leaves_nothing_beside(tmp_path, capsys, scan):

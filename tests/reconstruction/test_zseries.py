@@ -195,3 +195,19 @@ def test_refine_z_needs_a_z_series(tmp_path, capsys):
     code, err = _run(capsys, path, "-o", tmp_path / "o.ome.zarr", "--no-phase", "--cor", "23.5",
                      "--refine-z")
     assert code == 2 and "--refine-z: needs a z-series" in err
+
+
+def test_z_series_output_checks_come_before_the_stages(tmp_path, capsys):
+    paths = _stages(tmp_path / "st", [STEP, 0])
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    code, err = _run(capsys, *paths, "-o", foreign, "--overwrite", "--no-phase", "--cor", "23.5")
+    assert code == 2 and "left untouched" in err and (foreign / "notes.txt").exists()
+    assert not (tmp_path / ".mine.stages").exists()          # refused before any stage ran
+    # --preview is the stitched volume's, not overwritten by each stage's
+    out, extra = tmp_path / "z.ome.zarr", tmp_path / "p.png"
+    code, err = _run(capsys, *paths, "-o", out, "--no-phase", "--cor", "23.5", "--preview", extra)
+    assert code == 0, err
+    assert err.count(str(extra)) == 1 and extra.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "p.png", "st", "z.ome.zarr"]
