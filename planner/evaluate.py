@@ -284,8 +284,8 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
     # --- time ---------------------------------------------------------------------------------
     t_sub = acq.subframe_time_s
     if t_sub is None:
-        raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms' (without a detector "
-                        "it cannot default to the target fill)")
+        raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms' (it defaults to the "
+                        "target fill only with a detector and voxel size that receive signal)")
     # latency: the camera's read-out dead time (no camera, no read-out: a dose-only plan)
     t_lat = (acq.latency_s if acq.latency_s is not None
              else d.camera.latency_s if d is not None else 0.0)

@@ -70,8 +70,10 @@ def format_report(result) -> str:
                      f"{dd['sample_fill_fraction']:.1%}" + ("  STARVED" if dd["starved"] else ""))
         if dd["grey_levels_tissue"] is not None:
             lines.append(f"  tissue vs medium  {dd['grey_levels_tissue']:.4g} grey levels")
+        t_fill = dd["recommended_subframe_time_s"]
         lines.append(f"  SNR per projection {dd['snr_per_projection']:.4g}   sub-frame for "
-                     f"{p.target_fill:.0%} fill: {dd['recommended_subframe_time_s'] * 1e3:.3g} ms")
+                     f"{p.target_fill:.0%} fill: "
+                     + (f"{t_fill * 1e3:.3g} ms" if t_fill else "— (no signal)"))
     lines += ["", "Dose and time"]
     lines.append(f"  dose rate (depth-averaged)  {v['dose_rate_Gy_per_s']:.4g} Gy/s   entrance "
                  f"{v['entrance_dose_rate_Gy_per_s']:.4g} Gy/s")
