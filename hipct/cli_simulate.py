@@ -109,6 +109,18 @@ def _blur_um(text: str) -> float:
     return length_m(text, "--blur", allow_zero=True, bounds=(0, 1e-3, "m")) * 1e6
 
 
+def _check_frame_options(args) -> None:
+    """Bounds of the options both kinds of simulation share (one line, exit 2, when out)."""
+    from hipct.fields import whole
+    whole(args.width, "--width", 8, 4096)
+    whole(args.rows, "--rows", 1, 512)
+    if args.projections is not None:
+        whole(args.projections, "--projections", 2, 20_000)
+    whole(args.oversample, "--oversample", 1, 8)
+    whole(args.flats, "--flats", 1, 2000)
+    whole(args.seed, "--seed", 0, 2**32 - 1)
+
+
 def cmd_simulate(args) -> int:
     if args.phantom:
         return _cmd_campaign(args)
@@ -128,15 +140,9 @@ def cmd_simulate(args) -> int:
         raise HipctError(f"--output: {out} exists and is not a regular file")
     if out.exists() and not args.overwrite:
         raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
-    whole(args.width, "--width", 8, 4096)
-    whole(args.rows, "--rows", 1, 512)
-    if args.projections is not None:
-        whole(args.projections, "--projections", 2, 20_000)
+    _check_frame_options(args)
     whole(args.energy_bins, "--energy-bins", 1, 64)
-    whole(args.oversample, "--oversample", 1, 8)
-    whole(args.flats, "--flats", 1, 2000)
     number(args.exposure_scale, "--exposure-scale", 0, 1e6, open_lo=True)
-    whole(args.seed, "--seed", 0, 2**32 - 1)
     whole(args.phantom_seed, "--phantom-seed", 0, 2**32 - 1)
     plan = load_plan(args.plan)
     cfg = SimConfig(width=args.width, rows=args.rows, projections=args.projections,
@@ -178,13 +184,7 @@ def _cmd_campaign(args) -> int:
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
     out = check_output_path(args.output)
-    whole(args.width, "--width", 8, 4096)
-    whole(args.rows, "--rows", 1, 512)
-    if args.projections is not None:
-        whole(args.projections, "--projections", 2, 20_000)
-    whole(args.oversample, "--oversample", 1, 8)
-    whole(args.flats, "--flats", 1, 2000)
-    whole(args.seed, "--seed", 0, 2**32 - 1)
+    _check_frame_options(args)
     whole(args.stages, "--stages", 1, 200)
     whole(args.overlap, "--overlap", 0, args.width // 2)
     phantom = load_phantom(args.phantom)

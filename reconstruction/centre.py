@@ -115,6 +115,12 @@ class CorEstimate:
                 f"{CONFIDENCE_THRESHOLD}); candidates: {cands}")
 
 
+def _as_stack(sino) -> np.ndarray:
+    """Sinograms as a float32 ``(row, angle, column)`` stack (one sinogram: one row)."""
+    sino = np.asarray(sino, dtype=np.float32)
+    return sino[None] if sino.ndim == 2 else sino
+
+
 def _parabola_min(x, y, i):
     if 0 < i < len(y) - 1 and np.isfinite(y[i - 1]) and np.isfinite(y[i + 1]):
         denom = y[i - 1] - 2 * y[i] + y[i + 1]
@@ -166,9 +172,7 @@ def find_cor_pairs(sino, theta, *, search=None, min_overlap=None, max_pairs=32) 
     float
         Absolute 0-based detector column of the axis.
     """
-    sino = np.asarray(sino, dtype=np.float32)
-    if sino.ndim == 2:
-        sino = sino[None]
+    sino = _as_stack(sino)
     a, b = _pairs(sino, theta, max_pairs)
     if a is None:
         raise HipctError("cor: no projections 180° apart in this scan; "
@@ -314,9 +318,7 @@ def estimate_cor(sino, theta, *, half_acquisition: bool | None = None, search=No
     -------
     CorEstimate
     """
-    sino = np.asarray(sino, dtype=np.float32)
-    if sino.ndim == 2:
-        sino = sino[None]
+    sino = _as_stack(sino)
     if side not in (None, "left", "right"):
         raise HipctError(f"cor side: {side!r} is not allowed; use left or right")
     if is_full_turn(theta):
@@ -414,9 +416,7 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     -------
     CorEstimate
     """
-    sino = np.asarray(sino, dtype=np.float32)
-    if sino.ndim == 2:
-        sino = sino[None]
+    sino = _as_stack(sino)
     if not is_full_turn(theta):
         raise HipctError("cor: half acquisition needs a 360° scan")
     smooth = _smooth_angles(sino, True)

@@ -35,7 +35,7 @@ from .data_checks import check_geometry, check_scan_data
 from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
-from .io.writers import check_free_space, open_writer
+from .io.writers import check_free_space, open_writer, uint16_window
 from .phase import PaganinFilter, paganin_length_m, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
@@ -401,11 +401,8 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HipctWarning)
             mid = nz // 2
-            preview = job.slab(mid, mid + 1, job.parts(mid, mid + 1), convert=False)
-        vals = preview[np.isfinite(preview)]
-        window = (float(np.percentile(vals, 0.1)), float(np.percentile(vals, 99.9)))
-        if window[1] <= window[0]:
-            window = (window[0], window[0] + 1.0)
+            window = uint16_window(job.slab(mid, mid + 1, job.parts(mid, mid + 1),
+                                            convert=False))
 
     origin = params.origin_um
     if origin is None and ref.position_m is not None:

@@ -40,7 +40,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ import numpy as np
 
 from hipct import __version__
 from hipct.errors import HipctError
+from hipct.files import write_text_atomic
 
 from .io.readers import file_checksum, open_scan
 
@@ -227,12 +227,6 @@ def _split_cor(cor, stages, n_inputs):
                      f"give {per} (the same for every stage) or {n_inputs} (one per input)")
 
 
-def _write_json(path: Path, data):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, default=float))
-    os.replace(tmp, path)
-
-
 def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
     """Reconstruct the ``stages`` (see :func:`plan_stages`) into one volume.
 
@@ -269,7 +263,7 @@ def _stitch(params, stages, progress: bool, out: Path, work: Path) -> dict:
     """Reconstruct each stage into ``work`` (HDF5, resumable) and stitch them into ``out``."""
     import h5py
 
-    from .io.writers import open_writer, to_uint16
+    from .io.writers import open_writer, to_uint16, uint16_window
     from .pipeline import reconstruct
 
     if work.exists() and not params.resume:
@@ -299,7 +293,7 @@ def _stitch(params, stages, progress: bool, out: Path, work: Path) -> dict:
         else:
             _log.info("stage %d/%d: %s", k + 1, len(stages), ", ".join(map(str, st.inputs)))
             summary = reconstruct(sp, progress=progress)
-            _write_json(record, summary)
+            write_text_atomic(record, json.dumps(summary, default=float))
         summaries.append(summary)
         width = summary["slice_width"]
 
@@ -371,11 +365,7 @@ def _stitch(params, stages, progress: bool, out: Path, work: Path) -> dict:
 
         window = params.window
         if params.dtype == "uint16" and window is None:
-            mid = make(nz // 2, nz // 2 + 1)
-            vals = mid[np.isfinite(mid)]
-            window = (float(np.percentile(vals, 0.1)), float(np.percentile(vals, 99.9)))
-            if window[1] <= window[0]:
-                window = (window[0], window[0] + 1.0)
+            window = uint16_window(make(nz // 2, nz // 2 + 1))
 
         origin0 = tuple(summaries[0]["origin_um"])
         stage_info = [{"inputs": st.inputs, "z_m": st.z_m, "cor": s["cor"],

@@ -32,10 +32,19 @@ from hipct.errors import DataError, HipctError
 from .output_guard import (OutputLock, check_output_path, key_differences, lock_path, read_marker,
                            recover, swap_into_place, write_marker)
 
-__all__ = ["FORMATS", "open_writer", "check_free_space", "to_uint16", "nifti_header", "ome_multiscales"]
+__all__ = ["FORMATS", "open_writer", "check_free_space", "to_uint16", "uint16_window",
+           "nifti_header", "ome_multiscales"]
 
 FORMATS = ("ome-zarr", "ome-zarr-v3", "tiff", "hdf5")
 _JOURNAL = "hipct-progress.json"
+
+
+def uint16_window(block: np.ndarray) -> tuple[float, float]:
+    """The 0.1th to 99.9th percentile of the finite values: the range a uint16 volume keeps
+    (one unit wide when the block is constant)."""
+    vals = np.asarray(block)[np.isfinite(block)]
+    window = (float(np.percentile(vals, 0.1)), float(np.percentile(vals, 99.9)))
+    return window if window[1] > window[0] else (window[0], window[0] + 1.0)
 
 
 def to_uint16(block: np.ndarray, window: tuple[float, float]) -> np.ndarray:
