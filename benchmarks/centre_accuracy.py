@@ -30,7 +30,7 @@ import yaml
 
 from hipct.planner.plan import parse_plan
 from hipct.reconstruction import centre, fbp, phantom
-from hipct.reconstruction.simulation.simulate import SimConfig, Simulation
+from hipct.simulation.simulate import SimConfig, Simulation
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOOTH = Path(__file__).resolve().parents[2] / "shared" / "data" / "tooth.h5"

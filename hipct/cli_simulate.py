@@ -130,7 +130,7 @@ def cmd_simulate(args) -> int:
         raise HipctError("--geometry quarter: needs --phantom (a plan simulates quarter "
                          "acquisition as its first, half-acquisition rotation)")
     from hipct.planner.plan import load_plan
-    from hipct.reconstruction.simulation.simulate import SimConfig, Simulation, simulate_to_nxtomo
+    from hipct.simulation.simulate import SimConfig, Simulation, simulate_to_nxtomo
 
     from hipct.fields import number, whole
     out = Path(args.output)
@@ -177,7 +177,7 @@ def _cmd_campaign(args) -> int:
     from hipct.reconstruction.io.output_guard import (MARKER, OutputLock, check_output_path,
                                                       read_marker, recover, swap_into_place,
                                                       write_marker)
-    from hipct.reconstruction.simulation.campaign import (acquisition_columns, load_phantom,
+    from hipct.simulation.campaign import (acquisition_columns, load_phantom,
                                                           simulate_campaign)
     from hipct.units import length_m
 
@@ -251,7 +251,7 @@ def cmd_compare(args) -> int:
     records = [plan_record(r, src) for r, src in zip(results, args.plans)]
     studies = []
     if args.simulate:
-        from hipct.reconstruction.simulation.study import study_plan
+        from hipct.study.excision import study_plan
         for plan, rec in zip(plans, records):
             if plan.detector is None:
                 raise HipctError(f"{plan.name}: detector: --simulate needs a detector")
@@ -272,7 +272,7 @@ def cmd_compare(args) -> int:
     else:
         print(comparison_table(records))
     if args.plot:
-        from hipct.reconstruction.simulation.figures import plot_comparison
+        from hipct.study.figures import plot_comparison
         for path in plot_comparison(results, records, studies, args.plot):
             print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -167,7 +167,7 @@ def test_sweep_heat_map_colour_range_fits_the_feasible_values(small_sweep):
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     from hipct.planner.compare import plan_record
-    from hipct.reconstruction.simulation.study import study_plan
+    from hipct.study.excision import study_plan
 
     from .simulation.conftest import SMALL_PLAN
     texts = [SMALL_PLAN, SMALL_PLAN.replace("0.05 m", "0.1 m").replace("small-test", "small-far")]
@@ -183,7 +183,7 @@ def comparison(tmp_path_factory):
 
 
 def test_comparison_figures_follow_the_style(comparison):
-    from hipct.reconstruction.simulation.figures import comparison_figures
+    from hipct.study.figures import comparison_figures
     results, records, studies = comparison
     names = [r.plan.name for r in results]
     figs = comparison_figures(*comparison)
@@ -194,7 +194,7 @@ def test_comparison_figures_follow_the_style(comparison):
 
 
 def test_comparison_spectra_are_absolute_and_slices_share_one_window(comparison):
-    from hipct.reconstruction.simulation.figures import comparison_figures
+    from hipct.study.figures import comparison_figures
     results, _, _ = comparison
     figs = comparison_figures(*comparison)
     lines = [l for l in figs["spectra"].axes[0].get_lines() if len(l.get_xdata()) > 2]

@@ -71,7 +71,7 @@ def voi_half_scans():
     import yaml
 
     from hipct.planner.plan import parse_plan
-    from hipct.reconstruction.simulation.simulate import SimConfig, Simulation
+    from hipct.simulation.simulate import SimConfig, Simulation
 
     plan = parse_plan(yaml.safe_load(VOI_PLAN.read_text()))
     clean, noisy = [], []

@@ -80,7 +80,7 @@ def test_relative_paths_reach_the_workers(tmp_path, capsys, cluster, make_scan, 
 
 
 def test_distributed_z_series_equals_local(tmp_path, capsys, cluster):
-    from hipct.reconstruction.simulation.campaign import phantom_from_dict, simulate_campaign
+    from hipct.simulation.campaign import phantom_from_dict, simulate_campaign
     ph = phantom_from_dict({"features": [
         {"shape": "cylinder", "centre_mm": [0, 0, 0], "radius_mm": 0.2, "mu_per_cm": 2.0},
         {"shape": "ellipsoid", "centre_mm": [0.02, 0.05, -0.03],

@@ -7,7 +7,7 @@ import zarr
 from hipct.cli import main
 from hipct.errors import HipctError
 from hipct.reconstruction import zseries
-from hipct.reconstruction.simulation.campaign import phantom_from_dict, simulate_campaign
+from hipct.simulation.campaign import phantom_from_dict, simulate_campaign
 
 PX = 1e-5              # 10 um pixels
 ROWS, STEP, WIDTH, NPROJ = 24, 12, 48, 60     # 12 rows of overlap between stages

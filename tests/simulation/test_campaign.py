@@ -8,7 +8,7 @@ from scipy import ndimage
 from hipct.cli import main
 from hipct.errors import PlanError
 from hipct.reconstruction.pipeline import ReconParams, reconstruct
-from hipct.reconstruction.simulation.campaign import (acquisition_columns, phantom_from_dict,
+from hipct.simulation.campaign import (acquisition_columns, phantom_from_dict,
                                                       simulate_campaign)
 
 # a cylinder 1.5 mm across (1/cm) with three ellipsoids at different places and heights

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from hipct.reconstruction.simulation.ellipsoids import (ChordProjector, Ellipsoid,
+from hipct.simulation.ellipsoids import (ChordProjector, Ellipsoid,
                                                         chord_lengths, rotation)
-from hipct.reconstruction.simulation.optics import Propagator, energy_bins, wavelength_m
-from hipct.reconstruction.simulation.simulate import SimConfig, Simulation
+from hipct.simulation.optics import Propagator, energy_bins, wavelength_m
+from hipct.simulation.simulate import SimConfig, Simulation
 
 
 def _features(rng):

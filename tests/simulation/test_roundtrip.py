@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from hipct.cli import main
-from hipct.reconstruction.simulation.simulate import SimConfig, Simulation
-from hipct.reconstruction.simulation.study import study_config, study_plan
+from hipct.simulation.simulate import SimConfig, Simulation
+from hipct.study.excision import study_config, study_plan
 
 
 def test_cli_round_trip_recovers_the_phantom(small_plan_path, small_plan, tmp_path):

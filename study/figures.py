@@ -1,7 +1,7 @@
 """Figures of a plan comparison: spectra, detector fill, histograms, slices, FRC, dose efficiency.
 
 Every builder takes evaluated plans (:class:`~hipct.planner.evaluate.PlanResult`) and/or
-measured studies (:class:`~.study.StudyResult`) and returns a matplotlib Figure;
+measured studies (:class:`~hipct.study.excision.StudyResult`) and returns a matplotlib Figure;
 :func:`plot_comparison` writes them as PNG atomically. Plans keep one colour in every figure,
 quantities are on common scales (absolute spectra, one window for all slices, one histogram
 axis); the look comes from :mod:`hipct.figure_style`. Nothing here computes physics.

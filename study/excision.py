@@ -33,10 +33,10 @@ import numpy as np
 
 from hipct.errors import HipctWarning
 
-from ..quality import (HALF_BIT, ONE_SEVENTH, cnr, detector_range_fraction, frc,
+from hipct.reconstruction.quality import (HALF_BIT, ONE_SEVENTH, cnr, detector_range_fraction, frc,
                        noise_power_spectrum, region_masks)
-from .brain_phantom import LABELS
-from .simulate import SimConfig, Simulation
+from hipct.simulation.brain_phantom import LABELS
+from hipct.simulation.simulate import SimConfig, Simulation
 
 __all__ = ["reconstruct_arrays", "StudyResult", "study_config", "measure", "study_plan"]
 
@@ -53,8 +53,8 @@ def reconstruct_arrays(sim: Simulation, proj, flats, darks, frames=slice(None),
     ``slice(0, None, 2)`` for the even half-dataset); ``roi = (x0, x1, y0, y1)`` a region of
     the slice.
     """
-    from ..io.readers import Scan
-    from ..pipeline import ReconParams, _Job, _Preprocessor
+    from hipct.reconstruction.io.readers import Scan
+    from hipct.reconstruction.pipeline import ReconParams, _Job, _Preprocessor
 
     v = sim.result.values
     theta = sim.theta[frames]
