@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 from hipct.errors import BeamlineError, PlanError
-from hipct.fields import check_keys, load_yaml, number, read_text, whole
+from hipct.fields import check_keys, load_yaml, number, read_yaml, whole
 from hipct.units import length_m, parse_quantity, time_s, to_float
 
 __all__ = ["Source", "Optic", "Camera", "ScintillatorType", "Screen", "AcquisitionDefaults",
-           "Beamline", "load_beamline", "builtin_beamlines", "read_yaml"]
+           "Beamline", "load_beamline", "builtin_beamlines"]
 
 
 @dataclass(frozen=True)
@@ -190,13 +190,6 @@ def _norm(name: str) -> str:
     return " ".join(str(name).lower().replace("_", " ").split())
 
 
-def read_yaml(path: Path, what: str):
-    """Read a YAML file (regular, UTF-8, bounded size; duplicate keys refused); every problem
-    is a one-line :class:`PlanError` naming the file and, for syntax, the line."""
-    text = read_text(path, what)
-    return load_yaml(text, what, path)
-
-
 def builtin_beamlines() -> list[str]:
     """Names of the beamline descriptions shipped with hipct."""
     return sorted(p.name[:-5].upper() for p in resources.files("hipct.beamlines").iterdir()
@@ -261,7 +254,7 @@ def _table(d: dict, key: str, where: str) -> dict:
 
 def _build(d: dict, where: str) -> Beamline:
     """Validate a beamline mapping: known keys only, finite numbers in physical bounds."""
-    from hipct.planner.layers import parse_layer  # planner imports beamlines lazily too
+    from hipct.physics.layers import parse_layer  # planner imports beamlines lazily too
 
     err = BeamlineError
     check_keys(d, _TOP_KEYS, f"beamline {where}", error=err)
@@ -410,7 +403,7 @@ def _build(d: dict, where: str) -> Beamline:
     if medium is not None and medium.strip().lower() in ("vacuum", "none", ""):
         medium = None
     if medium is not None:
-        from hipct.planner.materials import resolve_material
+        from hipct.physics.materials import resolve_material
         resolve_material(medium, field=f"beamline {where}: propagation_medium")
     name = d.get("name", where)
     if not isinstance(name, (str, int, float)) or isinstance(name, bool):

@@ -175,7 +175,7 @@ def paganin_inputs(folder):
     nabla²) exp(-mu T), i.e. FFT(I) = (1 + L² |f|²) FFT(exp(-mu T)), L² = pi lambda z delta/beta;
     made on a grid 2× larger with open beam around, then cropped.
     """
-    from hipct.planner.geometry import wavelength_m
+    from hipct.physics.propagation import wavelength_m
     big = 2 * N_PAG
     y, x = np.mgrid[:big, :big] - big / 2
     mu_t = np.zeros((big, big))

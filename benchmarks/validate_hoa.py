@@ -29,9 +29,9 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from hipct.errors import HipctError
+from hipct.physics.layers import parse_layer
 from hipct.planner.evaluate import evaluate
 from hipct.planner.hoa import catalogue_dir, plan_dict_from_hoa
-from hipct.planner.layers import parse_layer
 from hipct.planner.plan import parse_plan
 
 

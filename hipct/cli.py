@@ -8,14 +8,14 @@ deferred so ``hipct --help`` is instant.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from hipct import __version__
+from hipct.cli_common import dumps_json, parse_floats
 from hipct.errors import HipctError
 
-__all__ = ["main", "dumps_json"]
+__all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -171,35 +171,6 @@ def _write_atomic(path: Path, text: str):
     write_text_atomic(path, text)
 
 
-def _finite(obj):
-    """``obj`` with every NaN or infinity replaced by ``None`` (JSON has no NaN)."""
-    import math
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def dumps_json(obj, **kw) -> str:
-    """Strict JSON text of ``obj``: numpy scalars converted, NaN and infinities as null."""
-    return json.dumps(_finite(json.loads(json.dumps(obj, default=_json_default))),
-                      allow_nan=False, **kw)
-
-
-def _json_default(o):
-    import numpy as np
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
-
-
 def _cmd_plan(args) -> int:
     from hipct.planner.evaluate import evaluate
     from hipct.planner.plan import load_plan, parse_plan, plan_template
@@ -259,26 +230,6 @@ def _cmd_plan(args) -> int:
                 _write_atomic(Path(args.export_hoa), text + "\n")
                 print(f"wrote {args.export_hoa}", file=sys.stderr)
     return 2 if failed else 0
-
-
-def parse_floats(text: str, n: int | None, option: str) -> list[float]:
-    """Parse the option value ``"1.5,2,3"`` into floats (exactly ``n`` of them unless ``None``).
-
-    Raises
-    ------
-    HipctError
-        Not numbers, the wrong count, or a non-finite value (one line naming ``option``).
-    """
-    import math
-    try:
-        values = [float(v) for v in str(text).split(",")]
-    except ValueError:
-        raise HipctError(f"{option}: expected comma-separated numbers, got {text!r}") from None
-    if n is not None and len(values) != n:
-        raise HipctError(f"{option}: expected {n} comma-separated numbers, got {text!r}")
-    if not all(math.isfinite(v) for v in values):
-        raise HipctError(f"{option}: expected finite numbers, got {text!r}")
-    return values
 
 
 def _span(text: str, option: str) -> tuple[int, int]:

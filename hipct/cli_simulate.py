@@ -155,7 +155,7 @@ def cmd_simulate(args) -> int:
     for note in summary["notes"]:
         print(f"hipct: warning: {note}", file=sys.stderr)
     if args.json:
-        from hipct.cli import dumps_json
+        from hipct.cli_common import dumps_json
         print(dumps_json(summary, indent=2))
     else:
         print(f"wrote {out}: {summary['projections']} projections of {args.rows}×{args.width} "
@@ -171,7 +171,7 @@ def _cmd_campaign(args) -> int:
     import math
     import shutil
 
-    from hipct.cli import dumps_json, parse_floats
+    from hipct.cli_common import dumps_json, parse_floats
     from hipct.fields import whole
     from hipct.files import write_text_atomic
     from hipct.reconstruction.io.output_guard import (MARKER, OutputLock, check_output_path,
@@ -267,7 +267,7 @@ def cmd_compare(args) -> int:
             rec["simulated_tissue_range_fraction"] = v.get("tissue_range_fraction")
             rec["simulation_notes"] = st.extra["simulation"].notes
     if args.json:
-        from hipct.cli import dumps_json
+        from hipct.cli_common import dumps_json
         print(dumps_json({"plans": records}, indent=2))
     else:
         print(comparison_table(records))

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from hipct.beamlines import read_yaml
+from hipct.fields import read_yaml
 from hipct.fields import number, whole
 
 _COLUMNS = [("filters", "filters", "{}"), ("z2 m", "propagation_distance_m", "{:.3g}"),
@@ -25,7 +25,7 @@ def _fmt(key, fmt, value):
 
 def cmd_sweep(args, plan) -> int:
     """Run the sweep described by ``args.sweep`` on ``plan`` and print the ranking."""
-    from hipct.cli import dumps_json
+    from hipct.cli_common import dumps_json
     from hipct.planner.sweep import parse_sweep, sweep
     from hipct.units import length_m, parse_quantity, time_s
 

@@ -20,7 +20,7 @@ import yaml
 from .errors import PlanError
 
 __all__ = ["MAX_FILE_BYTES", "MAX_DEPTH", "number", "whole", "check_keys", "read_text",
-           "load_yaml"]
+           "load_yaml", "read_yaml"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024     # plans, beamline and sweep files, sidecars
 MAX_DEPTH = 32                       # nesting of YAML mappings and lists
@@ -171,3 +171,10 @@ def load_yaml(text: str, what: str, path=None, *, error=PlanError):
         raise error(f"{what}: {kind}{inside}{at}: {problem}") from None
     except RecursionError:
         raise error(f"{where}: nested too deeply") from None
+
+
+def read_yaml(path, what: str, *, error=PlanError):
+    """Read a YAML file (regular, UTF-8, bounded size; duplicate keys refused); every problem
+    is a one-line :class:`PlanError` naming the file and, for syntax, the line."""
+    text = read_text(path, what, error=error)
+    return load_yaml(text, what, path, error=error)

@@ -44,7 +44,7 @@ import scipy.constants as sc
 import scipy.special
 import xraylib
 
-from .materials import Material, mu_per_cm, resolve_material
+from hipct.physics.materials import Material, mu_per_cm, resolve_material
 
 __all__ = ["screen_material", "absorbed_fraction", "ScreenInteractions", "screen_interactions",
            "klein_nishina_transfer_fraction", "slab_escape_probability", "deposited_energy_kev",

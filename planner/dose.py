@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.constants as sc
 
-from .materials import Material, mu_per_cm, muen_rho
+from hipct.physics.materials import Material, mu_per_cm, muen_rho
 
 __all__ = ["dose_rate_gy_per_s", "exposures_per_voxel"]
 

@@ -14,16 +14,15 @@ import numpy as np
 
 from hipct.errors import HipctWarning, PlanError
 from hipct.physics import PhaseRetrieval
+from hipct.physics.layers import Layer, transmission
+from hipct.physics.materials import delta_beta as material_delta_beta
+from hipct.physics.materials import resolve_material
 
 from . import detector as det
 from . import geometry as geo
 from .dose import dose_rate_gy_per_s, exposures_per_voxel
-from .layers import Layer, transmission
-from .materials import delta_beta as material_delta_beta
-from .materials import resolve_material
 from .plan import Plan
-from .spectrum import (Spectrum, bending_magnet_spectrum_at_sample, default_energy_grid,
-                       monochromatic_spectrum)
+from .spectrum import Spectrum, bending_magnet_spectrum_at_sample, default_energy_grid, monochromatic_spectrum
 from .timing import scan_time
 
 __all__ = ["PlanResult", "evaluate"]

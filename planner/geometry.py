@@ -1,6 +1,6 @@
 """Scan geometry: magnification, voxel size, field of view, sampling, stages, propagation.
 
-Conventions (domain brief §4-5):
+Conventions:
 
 * X-ray magnification M = (z1 + z2) / z1 (quasi-parallel beam from a distant source).
 * voxel = camera pixel × binning / (optic magnification × M).
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-import scipy.constants as sc
+from hipct.physics.propagation import effective_distance_m, fresnel_number, paganin_length_m, wavelength_m
 
 __all__ = ["xray_magnification", "effective_distance_m", "voxel_size_m", "optic_magnification_for",
            "field_of_view_m", "recommended_projections", "stages_for_height", "wavelength_m",
@@ -35,11 +35,6 @@ QUARTER_SHIFT = 0.45
 def xray_magnification(z1_m: float, z2_m: float) -> float:
     """M = (z1 + z2) / z1."""
     return (z1_m + z2_m) / z1_m
-
-
-def effective_distance_m(z1_m: float, z2_m: float) -> float:
-    """z_eff = z1 z2 / (z1 + z2)."""
-    return z1_m * z2_m / (z1_m + z2_m)
 
 
 def voxel_size_m(pixel_m: float, binning: int, optic_mag: float, xray_mag: float) -> float:
@@ -77,21 +72,6 @@ def stages_for_height(sample_height_m: float, fov_height_m: float, step_m: float
     if sample_height_m <= fov_height_m:
         return 1
     return 1 + math.ceil((sample_height_m - fov_height_m) / step_m - 1e-9)
-
-
-def wavelength_m(energy_kev: float) -> float:
-    """λ = h c / E."""
-    return sc.h * sc.c / (energy_kev * 1e3 * sc.e)
-
-
-def fresnel_number(voxel_m: float, energy_kev: float, z_eff_m: float) -> float:
-    """N_F = a² / (λ z_eff)."""
-    return voxel_m ** 2 / (wavelength_m(energy_kev) * z_eff_m)
-
-
-def paganin_length_m(energy_kev: float, z_eff_m: float, delta_over_beta: float) -> float:
-    """L = sqrt(π λ z_eff δ/β) (PyHST2 PAGANIN_Lmicron)."""
-    return math.sqrt(math.pi * wavelength_m(energy_kev) * z_eff_m * delta_over_beta)
 
 
 def paganin_blur_fwhm_m(paganin_length_m):

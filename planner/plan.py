@@ -11,16 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hipct.beamlines import (Beamline, Source, builtin_beamlines, load_beamline,
-                             parse_monochromatic, read_yaml)
+from hipct.beamlines import Beamline, Source, builtin_beamlines, load_beamline, parse_monochromatic
 from hipct.errors import PlanError
-from hipct.fields import check_keys, number, whole
+from hipct.fields import check_keys, number, read_yaml, whole
+from hipct.physics.layers import parse_layer
+from hipct.physics.materials import Material, resolve_material
 from hipct.units import length_m as _length
 from hipct.units import parse_quantity, to_float
 from hipct.units import time_s as _time
-
-from .layers import Layer, parse_layer
-from .materials import Material, resolve_material
 
 __all__ = ["Plan", "DetectorPlan", "AcquisitionPlan", "SamplePlan", "load_plan", "parse_plan",
            "PLAN_KEYS", "plan_template"]

@@ -42,11 +42,12 @@ import numpy as np
 
 from hipct.errors import PlanError
 from hipct.fields import check_keys, whole
+from hipct.physics.layers import parse_layer
+from hipct.physics.materials import delta_beta as material_delta_beta
+from hipct.physics.propagation import paganin_length_m
 
 from .evaluate import evaluate
 from .geometry import paganin_blur_fwhm_m, wavelength_m
-from .layers import parse_layer
-from .materials import delta_beta as material_delta_beta
 from .plan import Plan
 
 __all__ = ["SweepSpec", "SweepResult", "parse_sweep", "sweep", "paganin_noise_factor",
@@ -190,7 +191,7 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
     if t_plan is None and "subframe_time" not in data:
         if plan.detector is None:
             raise PlanError("subframe_time: missing in both the plan and the sweep")
-        from .evaluate import evaluate                 # the plan's default: the target fill
+        from .evaluate import evaluate  # the plan's default: the target fill
         t_plan = evaluate(plan, warn=False).values["subframe_time_s"]
     t = (_axis(data["subframe_time"], "subframe_time",
                lambda v, f: time_s(v, f, default_unit="ms", bounds=(1e-6, 3600, "s")))
@@ -387,8 +388,7 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     energy = spectral["energy"][:, :, None]
     db = spectral["delta_beta"][:, :, None]
     z_eff = geo["z_eff"][None, :, None]
-    lam = wavelength_m(energy)
-    paganin_m = np.sqrt(math.pi * lam * z_eff * db)                # geometry.paganin_length_m
+    paganin_m = paganin_length_m(energy, z_eff, db)
     cnr = tomographic_cnr(spectral["contrast"][:, :, None], voxel, n_proj, snr, paganin_m)
     full = plan.detector.camera.full_well_binned_e(plan.detector.binning)
     shape = (F, D, spec.subframe_times_s.size)

@@ -25,7 +25,8 @@ import numpy as np
 
 from hipct.errors import HipctError
 
-__all__ = ["SubScan", "Merged", "scan_range", "is_full_turn", "merge_to_180", "covered_radius"]
+__all__ = ["SubScan", "Merged", "scan_range", "is_full_turn", "merge_to_180", "covered_radius",
+           "interpolate_angles"]
 
 _FULL_TURN_TOL = 0.02  # fraction of 2 pi: a scan covering >= 98 % of a turn (plus a step) is 360°
 
@@ -99,8 +100,24 @@ def _layout(scans) -> tuple[Merged, list]:
     return Merged(theta=th[keep], u0=float(u0), n_u=n_u), iv
 
 
-def _angle_interp(sino, theta, targets, full_turn):
-    """Sinogram rows at ``targets`` by linear interpolation in angle (periodic for 360°)."""
+def interpolate_angles(sino, theta, targets, full_turn):
+    """Sinogram rows at ``targets`` by linear interpolation in angle (periodic for 360°).
+
+    Parameters
+    ----------
+    sino : ndarray, shape (rows, angles, columns)
+        Sinograms sampled at ``theta``.
+    theta : array_like
+        Their angles in radians (any order).
+    targets : array_like
+        Angles in radians to interpolate to.
+    full_turn : bool
+        The scan covers 360°: interpolate periodically.
+
+    Returns
+    -------
+    ndarray, shape (rows, len(targets), columns)
+    """
     theta = np.asarray(theta, dtype=np.float64)
     order = np.argsort(theta)
     th = theta[order]
@@ -167,7 +184,7 @@ def merge_to_180(sinos, scans, overlap_taper: float | None = None):
         full = is_full_turn(scan.theta)
         for mirrored in ((False, True) if full else (False,)):
             targets = layout.theta + (np.pi if mirrored else 0.0)
-            rows = _angle_interp(sino, scan.theta, targets, full)
+            rows = interpolate_angles(sino, scan.theta, targets, full)
             col = scan.cor - u if mirrored else scan.cor + u
             valid = (col >= 0) & (col <= scan.n_cols - 1)
             if not valid.any():

@@ -51,7 +51,7 @@ from scipy import ndimage
 
 from hipct.errors import HipctError
 
-from .acquisition import SubScan, _angle_interp, is_full_turn, merge_to_180
+from .acquisition import SubScan, interpolate_angles, is_full_turn, merge_to_180
 
 __all__ = ["CorEstimate", "CONFIDENCE_THRESHOLD", "estimate_cor", "find_cor", "find_cor_pairs",
            "find_cor_fft", "find_cor_half", "find_cor_quarter"]
@@ -135,7 +135,7 @@ def _pairs(sino, theta, max_pairs):
     first = np.nonzero(theta - theta[0] < np.pi - 1e-9)[0]
     if is_full_turn(theta):
         pick = first[np.linspace(0, first.size - 1, min(max_pairs, first.size)).astype(int)]
-        other = _angle_interp(sino, theta, theta[pick] + np.pi, True)
+        other = interpolate_angles(sino, theta, theta[pick] + np.pi, True)
         return sino[:, pick], other
     # 180° scan: only exact opposite pairs (within a quarter step) are usable
     step = np.pi / max(theta.size - 1, 1)
@@ -552,8 +552,8 @@ def find_cor_quarter(sinos, thetas, *, side: str | None = None) -> list:
     ref = _smooth_angles(merged, False)                       # (rows, angles, n_u)
     sb = _smooth_angles(sinos[outer], True)
     tb = np.asarray(thetas[outer], dtype=np.float64)
-    direct = _angle_interp(sb, tb, lay.theta, True)           # the outer scan at theta
-    opposite = _angle_interp(sb, tb, lay.theta + np.pi, True)  # ... and at theta + pi
+    direct = interpolate_angles(sb, tb, lay.theta, True)           # the outer scan at theta
+    opposite = interpolate_angles(sb, tb, lay.theta + np.pi, True)  # ... and at theta + pi
     w = sb.shape[-1]
     min_overlap = max(16, w // 25)
     cols = np.arange(w)

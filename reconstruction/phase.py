@@ -29,18 +29,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
-from hipct.errors import HipctError
-from hipct.planner.geometry import wavelength_m
 
-__all__ = ["wavelength_m", "paganin_length_m", "PaganinFilter", "paganin",
+from hipct.errors import HipctError
+from hipct.physics.propagation import paganin_length_m, wavelength_m
+
+__all__ = ["PaganinFilter", "paganin",
            "unsharp_mask", "unsharp_margin"]
 
 _MARGIN_DECAY = 8.0  # margin = 8 kernel lengths: the K0 kernel has fallen by e^-8 ≈ 3e-4
-
-
-def paganin_length_m(energy_kev: float, distance_m: float, delta_beta: float) -> float:
-    """PyHST2's Paganin length ``L = sqrt(pi lambda z (delta/beta))`` in metres."""
-    return math.sqrt(math.pi * wavelength_m(energy_kev) * distance_m * delta_beta)
 
 
 @dataclass

@@ -29,6 +29,7 @@ import numpy as np
 
 from hipct import __version__
 from hipct.errors import HipctError, HipctWarning
+from hipct.physics.propagation import paganin_length_m
 
 from . import acquisition as acq
 from .data_checks import check_geometry, check_scan_data
@@ -36,7 +37,7 @@ from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
 from .io.writers import check_free_space, open_writer, uint16_window
-from .phase import PaganinFilter, paganin_length_m, unsharp_margin, unsharp_mask
+from .phase import PaganinFilter, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
 __all__ = ["ReconParams", "resolve_physics", "reconstruct", "estimate_chunk_rows"]

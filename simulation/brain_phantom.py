@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hipct.planner.materials import Material, resolve_material
+from hipct.physics.materials import Material, resolve_material
 
 from .ellipsoids import Ellipsoid, inside, rotation
 

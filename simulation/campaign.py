@@ -128,7 +128,7 @@ def phantom_from_dict(spec) -> CampaignPhantom:
 
 def load_phantom(path) -> CampaignPhantom:
     """Read a phantom YAML (see :func:`phantom_from_dict`)."""
-    from hipct.beamlines.loader import read_yaml
+    from hipct.fields import read_yaml
     return phantom_from_dict(read_yaml(Path(path), "phantom"))
 
 

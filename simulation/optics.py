@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
-from hipct.planner.geometry import wavelength_m  # λ = h c / E, element-wise on arrays
-from hipct.planner.materials import delta_beta
+from hipct.physics.materials import delta_beta
+from hipct.physics.propagation import wavelength_m  # λ = h c / E, element-wise on arrays
 
 __all__ = ["energy_bins", "material_optics", "wavelength_m", "Propagator", "FWHM_TO_SIGMA"]
 

@@ -288,8 +288,7 @@ def open_tiff_stack(sidecar) -> Scan:
     """
     import tifffile
 
-    from hipct.beamlines.loader import read_yaml
-    from hipct.fields import check_keys
+    from hipct.fields import check_keys, read_yaml
     from hipct.units import parse_quantity
 
     sidecar = Path(sidecar)

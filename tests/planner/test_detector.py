@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from hipct.physics.materials import mu_per_cm, muen_rho, resolve_material
 from hipct.planner import detector as det
-from hipct.planner.materials import mu_per_cm, muen_rho, resolve_material
 
 
 @pytest.mark.parametrize("energy_kev, fraction", [(10.0, 0.0187), (100.0, 0.138),

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.constants as sc
 
+from hipct.physics.materials import resolve_material
 from hipct.planner.dose import dose_rate_gy_per_s, exposures_per_voxel
-from hipct.planner.materials import resolve_material
 from hipct.planner.spectrum import monochromatic_spectrum
 from hipct.planner.timing import scan_time
 

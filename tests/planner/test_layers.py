@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hipct.errors import MaterialError, PlanError
-from hipct.planner.layers import ROD_FILL_FACTOR, parse_layer, transmission
-from hipct.planner.materials import mu_per_cm, resolve_material
+from hipct.physics.layers import ROD_FILL_FACTOR, parse_layer, transmission
+from hipct.physics.materials import mu_per_cm, resolve_material
 
 E = np.linspace(20, 200, 37)
 
@@ -92,7 +92,7 @@ def _rod_transmission_by_quadrature(mu_per_cm, nominal_m, d_m, h_m, n=400_001):
 
 @pytest.mark.parametrize("h_over_d", [0.1, 0.25, 0.5, 1.0, 1.7, 3.0])
 def test_rod_stack_transmission_matches_numerical_integration(h_over_d):
-    from hipct.planner.layers import rod_stack_transmission
+    from hipct.physics.layers import rod_stack_transmission
     mu = mu_per_cm(resolve_material("sio2"), E)
     d = 4e-3
     ref = _rod_transmission_by_quadrature(mu, 40e-3, d, h_over_d * d)

@@ -3,7 +3,7 @@ import pytest
 import xraylib
 
 from hipct.errors import MaterialError
-from hipct.planner.materials import delta_beta, mu_rho, muen_rho, resolve_material
+from hipct.physics.materials import delta_beta, mu_rho, muen_rho, resolve_material
 
 E = np.array([20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0, 150.0])
 # NIST XAAMDI "Water, Liquid" (ComTab/water.html): μ/ρ and μen/ρ in cm²/g.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hipct.errors import DataError, HipctWarning
-from hipct.reconstruction import fbp, flatfield, phantom, rings
+from hipct.reconstruction import fbp, flatfield, rings
 
 
 def test_flats_interpolated_by_angle():

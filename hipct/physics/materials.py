@@ -6,7 +6,7 @@ compound list (e.g. ``"Brain (ICRP)"``), element symbols or names, and chemical 
 (with an explicit density). Conventions:
 
 * μ/ρ: xraylib ``CS_Total`` (photo + Compton + Rayleigh; XCOM-based), mixture rule.
-* μen/ρ: NIST Hubbell-Seltzer tables, mixture rule (see :mod:`hipct.planner.nist`).
+* μen/ρ: NIST Hubbell-Seltzer tables, mixture rule (see :mod:`hipct.physics.nist`).
 * δ: high-energy limit δ = r_e λ² n_e / 2π (n_e the electron density), exact to < 0.1 %
   for Z ≤ 30 above 10 keV; β = μ λ / 4π with the *total* μ (the convention in which
   HiP-CT's δ/β = 2000 is quoted).

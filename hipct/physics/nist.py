@@ -18,7 +18,7 @@ __all__ = ["muen_rho_element", "mu_rho_element_nist"]
 
 @lru_cache(maxsize=None)
 def _table() -> dict[int, np.ndarray]:
-    text = resources.files("hipct.planner").joinpath("data/nist_xaamdi_elements.csv").read_text()
+    text = resources.files("hipct.physics").joinpath("data/nist_xaamdi_elements.csv").read_text()
     rows = np.array([list(map(float, ln.split(","))) for ln in text.splitlines()
                      if ln and not ln.startswith(("#", "Z"))])
     out = {}

@@ -1,4 +1,4 @@
-"""Physics shared by the planner and the reconstruction.
+"""The phase-retrieval hand-off from a plan to the reconstruction.
 
 :class:`PhaseRetrieval` is the hand-off from a plan to ``hipct reconstruct --plan``: the one set
 of values from which both the planner's reported Paganin length and the filter the
@@ -7,10 +7,9 @@ reconstruction applies are computed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
-import scipy.constants as sc
+from .propagation import paganin_length_m, wavelength_m
 
 __all__ = ["PhaseRetrieval"]
 
@@ -43,12 +42,12 @@ class PhaseRetrieval:
     @property
     def wavelength_m(self) -> float:
         """λ = h c / E."""
-        return sc.h * sc.c / (self.energy_kev * 1e3 * sc.e)
+        return wavelength_m(self.energy_kev)
 
     @property
     def paganin_length_m(self) -> float:
         """L = sqrt(π λ z_eff δ/β) (PyHST2's PAGANIN_Lmicron; filter 1 / (1 + L² |f|²))."""
-        return math.sqrt(math.pi * self.wavelength_m * self.z_eff_m * self.delta_beta)
+        return paganin_length_m(self.energy_kev, self.z_eff_m, self.delta_beta)
 
     def to_dict(self) -> dict:
         """Plain mapping for JSON reports and provenance."""
