@@ -82,3 +82,9 @@ def test_no_private_name_is_imported_from_another_module():
                         offenders.append(f"{module}:{node.lineno} imports {alias.name} "
                                          f"from {node.module}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_package_folder_is_installed():
+    cfg = tomllib.loads(PYPROJECT.read_text())
+    packages = {module for module, path in _source_files() if path.name == "__init__.py"}
+    assert packages == set(cfg["tool"]["setuptools"]["packages"])
