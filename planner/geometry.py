@@ -1,6 +1,6 @@
 """Scan geometry: magnification, voxel size, field of view, sampling, stages, propagation.
 
-Conventions (domain brief §4-5):
+Conventions:
 
 * X-ray magnification M = (z1 + z2) / z1 (quasi-parallel beam from a distant source).
 * voxel = camera pixel × binning / (optic magnification × M).

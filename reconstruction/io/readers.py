@@ -270,7 +270,7 @@ def open_nxtomo(path) -> Scan:
     if offset is not None and np.isfinite(offset) and abs(offset) > data.shape[2] / 4:
         axis_side = "right" if offset > 0 else "left"
     energy = mean(nx.instrument.beam.incident_energy, "keV", "instrument/beam/incident_energy")
-    if energy is None:               # the layout before 1.0 keeps it under the entry
+    if energy is None:               # under the entry, where layout 1.0 keeps it
         energy = _scalar(entry.get("beam"), "incident_energy", "keV", "keV")
     idx = {"proj": proj_idx, "flat": flat_idx, "dark": dark_idx}
 

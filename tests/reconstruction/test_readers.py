@@ -216,9 +216,28 @@ def test_reads_the_earlier_layout_with_the_energy_under_entry(tmp_path, make_sca
     make_scan(path, n_rows=2, width=16, n_proj=10)
     with h5py.File(path, "r+") as f:
         del f["entry/instrument/beam"]
-        del f["entry/beam/incident_energy"]        # today a link to the instrument's
+        del f["entry/beam/incident_energy"]        # the package links it to the instrument's
         f["entry/beam/incident_energy"] = 30.0
         f["entry/beam/incident_energy"].attrs["units"] = "keV"
         del f["entry/sample/x_pixel_size"]
     scan = open_scan(path)
     assert scan.energy_kev == pytest.approx(30.0) and scan.pixel_size_m == pytest.approx(5e-6)
+
+
+def test_a_scan_larger_than_memory_opens_and_streams(tmp_path):
+    from hipct.reconstruction.io.nxtomo import NXtomoWriter
+    # a full-size BM18 scan (12000 projections of 2960 × 5056 uint16: 359 GB), of which only
+    # two frames are stored: opening it reads metadata only, and frames come a few rows at a time
+    n_proj, shape = 12000, (2960, 5056)
+    key = np.r_[2, 1, np.zeros(n_proj), 1]
+    angles = np.r_[0, 0, np.linspace(0, 2 * np.pi, n_proj, endpoint=False), 2 * np.pi]
+    path = tmp_path / "big.nx"
+    with NXtomoWriter(path, key, angles, shape, np.uint16, pixel_size_m=20e-6,
+                      energy_kev=110.0, position_m=(0.005, 0.0, 0.0)) as w:
+        w.write(2, np.full((1, *shape), 7, np.uint16))
+    assert path.stat().st_size < 50e6
+    scan = open_scan(path)
+    assert (scan.n_proj, scan.n_rows, scan.n_cols) == (n_proj, *shape)
+    assert scan.energy_kev == pytest.approx(110.0) and scan.z_translation_m == pytest.approx(0.005)
+    rows = scan.read("proj", slice(100, 102), slice(0, 2))
+    assert rows.shape == (2, 2, 5056) and rows[0].min() == 7 and rows[1].max() == 0
