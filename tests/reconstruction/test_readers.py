@@ -2,6 +2,7 @@
 
 import h5py
 import numpy as np
+import nxtomo
 import pytest
 
 from hipct.errors import DataError
@@ -95,7 +96,6 @@ def test_write_nxtomo_is_atomic(tmp_path):
 # --- interoperability with ESRF's nxtomo package (what nabu and tomwer read) -------------------
 
 def test_simulated_scan_opens_in_the_nxtomo_package(tmp_path):
-    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
     from hipct.cli import main
     from tests.simulation.conftest import SMALL_PLAN
     plan = tmp_path / "small.yaml"
@@ -126,7 +126,6 @@ def test_simulated_scan_opens_in_the_nxtomo_package(tmp_path):
 
 
 def test_stage_position_reaches_the_nxtomo_package(tmp_path):
-    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
     path = tmp_path / "pos.nx"
     write_nxtomo(path, np.zeros((4, 2, 8), np.float32), np.radians([0, 45, 90, 135]),
                  flats=np.ones((2, 2, 8), np.float32), pixel_size_m=6.5e-6,
@@ -142,7 +141,6 @@ def test_stage_position_reaches_the_nxtomo_package(tmp_path):
 
 
 def test_reads_files_written_by_the_nxtomo_package(tmp_path):
-    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
     from nxtomo.nxobject.nxdetector import ImageKey
     from pint import get_application_registry
     q = get_application_registry().Quantity
@@ -180,7 +178,6 @@ def test_reads_files_written_by_the_nxtomo_package(tmp_path):
 
 
 def test_reads_the_axis_side_the_nxtomo_package_wrote(tmp_path):
-    nxtomo = pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
     from nxtomo.nxobject.nxdetector import ImageKey
     from pint import get_application_registry
     q = get_application_registry().Quantity
@@ -196,7 +193,6 @@ def test_reads_the_axis_side_the_nxtomo_package_wrote(tmp_path):
 
 
 def test_metadata_the_nxtomo_package_cannot_read_is_one_line(tmp_path, make_scan):
-    pytest.importorskip("nxtomo", reason="nxtomo (the test extra) is not installed")
     path = tmp_path / "scan.nx"
     make_scan(path, n_rows=2, width=16, n_proj=10)
     with h5py.File(path, "r+") as f:
