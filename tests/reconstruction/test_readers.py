@@ -125,6 +125,30 @@ def test_simulated_scan_opens_in_the_nxtomo_package(tmp_path):
     np.testing.assert_allclose(ours.current_proj, 200.0)
 
 
+def test_simulated_scan_opens_in_nabu(tmp_path):
+    # nabu (ESRF's reconstruction) reads NXtomo with tomoscan, code independent of our reader
+    pytest.importorskip("nabu", reason="nabu (the test extra) is not installed")
+    from nabu.resources.dataset_analyzer import analyze_dataset
+
+    from hipct.cli import main
+    from tests.simulation.conftest import SMALL_PLAN
+    plan = tmp_path / "small.yaml"
+    plan.write_text(SMALL_PLAN)
+    raw = tmp_path / "raw.nx"
+    assert main(["simulate", str(plan), "-o", str(raw), "--width", "64", "--rows", "2",
+                 "--projections", "16", "--quiet"]) == 0
+    ours = open_scan(raw)
+    ds = analyze_dataset(str(raw))
+    assert ds.energy == pytest.approx(ours.energy_kev)                      # keV
+    assert ds.distance == pytest.approx(0.05)                               # m, the plan's
+    assert ds.pixel_size == pytest.approx(ours.pixel_size_m * 1e6)          # µm
+    assert ds.radio_dims == (64, 2)
+    np.testing.assert_allclose(ds.rotation_angles, ours.theta, atol=1e-9)
+    # the axis column the simulator used (4 px from the right edge), as nabu's first guess
+    assert bool(ds.is_halftomo) is True
+    assert ds.rot_center_first_guess == pytest.approx(64 - 1 - 4)
+
+
 def test_stage_position_reaches_the_nxtomo_package(tmp_path):
     path = tmp_path / "pos.nx"
     write_nxtomo(path, np.zeros((4, 2, 8), np.float32), np.radians([0, 45, 90, 135]),
