@@ -143,6 +143,8 @@ def test_simulated_scan_opens_in_nabu(tmp_path):
     assert ds.distance == pytest.approx(0.05)                               # m, the plan's
     assert ds.pixel_size == pytest.approx(ours.pixel_size_m * 1e6)          # µm
     assert ds.radio_dims == (64, 2)
+    # tomoscan, which nabu reads the file with, also has the source distance (m)
+    assert ds.dataset_scanner.source_sample_distance == pytest.approx(ours.source_distance_m)
     np.testing.assert_allclose(ds.rotation_angles, ours.theta, atol=1e-9)
     # the axis column the simulator used (4 px from the right edge), as nabu's first guess
     assert bool(ds.is_halftomo) is True
