@@ -2,9 +2,9 @@
 only when complete.
 
 The metadata are built as an :class:`nxtomo.NXtomo` and saved by the package (its latest
-layout, 2.1, recorded in the entry's ``version`` attribute), so nabu and tomwer read the files
-without overrides: ``image_key`` and ``image_key_control`` (0 projection, 1 flat, 2 dark),
-``detector/x_pixel_size``, ``y_pixel_size`` and ``distance`` (sample→detector) in metres,
+layout, 2.1, recorded in the entry's ``version`` attribute), so nabu (through tomoscan) reads
+the files without overrides: ``image_key`` and ``image_key_control`` (0 projection, 1 flat,
+2 dark), ``detector/x_pixel_size``, ``y_pixel_size`` and ``distance`` (sample→detector) in metres,
 ``detector/x_rotation_axis_pixel_position`` (axis column minus the detector's middle, pixels,
 as nabu reads it) and ``detector/half_acquisition``; ``instrument/source/distance`` (m);
 ``instrument/beam/incident_energy`` (keV, linked from ``/entry/beam/incident_energy`` by the
@@ -12,9 +12,9 @@ package); ``sample/rotation_angle`` (degree), the pixel size at the sample in
 ``sample/x_pixel_size``/``y_pixel_size`` and the stage position in
 ``sample/{x,y,z}_translation`` (m, one per frame); the ring current in ``control/data`` (A).
 
-The package holds frames in memory before it saves them, so the frame dataset
-``/entry/instrument/detector/data`` (frames, rows, cols; one chunk per frame) is added with
-h5py beside the package's metadata, with the links and attributes the package gives it
+The package saves frames it holds in memory (or links to datasets in other files), so the frame
+dataset ``/entry/instrument/detector/data`` (frames, rows, cols; one chunk per frame) is added
+with h5py beside the package's metadata, with the links and attributes the package gives it
 (``/entry/data`` NXdata), and filled frame by frame. Two fields the package does not model are
 added the same way: the detector's ``saturation_value`` attribute (ADU: values at or above it
 are clipped) and ``/entry/hipct`` (NXnote, JSON provenance).
@@ -63,7 +63,7 @@ def nxtomo_metadata(image_key, angles_rad, n_cols: int, *, pixel_size_m=None, di
     import nxtomo
     from pint import get_application_registry
 
-    q = get_application_registry().Quantity
+    q = get_application_registry().Quantity      # the registry the package's quantities use
     key = np.asarray(image_key, dtype=np.int32)
     angles = np.degrees(np.asarray(angles_rad, dtype=np.float64))
     if key.ndim != 1 or key.shape != angles.shape:

@@ -458,4 +458,3 @@ def open_scan(path) -> Scan:
                         f"{' '.join(str(exc).split())[:200]})") from None
     raise DataError(f"{path}: neither NXtomo (/ENTRY/instrument/detector/data) nor "
                     "Data Exchange (/exchange/data)")
-
