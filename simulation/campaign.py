@@ -167,7 +167,7 @@ def simulate_scan(phantom: CampaignPhantom, path, *, pixel_size_m: float, n_rows
     sub-pixel, then the mean: the detector integrates intensity). ``noise`` adds Poisson
     noise to the counts (uint16 then; float32 otherwise).
     """
-    from hipct.reconstruction.io.readers import write_nxtomo
+    from hipct.reconstruction.io.nxtomo import write_nxtomo
 
     s = int(oversample)
     z_t, y_t, x_t = (float(v) for v in position_m)

@@ -201,7 +201,7 @@ RAW_SHAPE = (24, 2, 24)          # projections, rows, columns: a run takes ~0.2 
 
 def write_scan(path: Path, seed: int = 0) -> Path:
     """A tiny valid NXtomo scan (a disc, 180°, flats and darks)."""
-    from hipct.reconstruction.io.readers import write_nxtomo
+    from hipct.reconstruction.io.nxtomo import write_nxtomo
     n, rows, cols = RAW_SHAPE
     theta = np.arange(n) * np.pi / n
     x = np.arange(cols) - (cols - 1) / 2

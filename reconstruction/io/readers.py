@@ -9,9 +9,10 @@ Layouts:
 
 * **NXtomo** (NeXus application definition, the ESRF layout): ``/entry/instrument/detector/data``
   with ``image_key`` 0/1/2 = projection/flat/dark, ``/entry/sample/rotation_angle``,
-  ``detector/x_pixel_size``, ``detector/distance``, ``/entry/beam/incident_energy``, optional
-  ``/entry/control/data`` (ring current) and ``sample/{x,y,z}_translation``. Units come from
-  each field's ``units`` attribute.
+  ``detector/x_pixel_size``, ``detector/distance``, ``instrument/beam/incident_energy``, optional
+  ``/entry/control/data`` (ring current) and ``sample/{x,y,z}_translation``. The metadata are
+  read by ESRF's ``nxtomo`` package (units from each field's ``units`` attribute), the frames
+  with h5py (see :func:`open_nxtomo`).
 * **Data Exchange** (APS): ``/exchange/data``, ``data_white``, ``data_dark``, ``theta`` (degrees).
 * **TIFF stack**: a YAML sidecar naming file patterns and the geometry (see
   :func:`open_tiff_stack`).
@@ -30,7 +31,7 @@ import numpy as np
 from hipct.errors import DataError
 
 __all__ = ["Scan", "validate_scan", "open_scan", "open_nxtomo", "open_dxchange", "open_tiff_stack",
-           "write_nxtomo", "file_checksum"]
+           "file_checksum"]
 
 
 @dataclass
@@ -51,8 +52,8 @@ class Scan:
     pixel_size_m: float | None = None        # at the sample
     position_m: tuple | None = None          # (z, y, x) stage position of the axis
     z_translation_m: float | None = None     # sample/z_translation (also alone)
-    current_proj: np.ndarray | None = None
-    current_flat: np.ndarray | None = None
+    current_proj: np.ndarray | None = None   # ring current of each projection, mA
+    current_flat: np.ndarray | None = None   # of each flat, mA
     saturation: float | None = None
     axis_side: str | None = None             # 'left'/'right' when the file records the axis
     _read: object = field(default=None, repr=False)
@@ -156,8 +157,53 @@ def _find_nx_entry(f):
     return None
 
 
+def _nxtomo_entry(path, entry):
+    """The metadata of NXtomo ``entry`` as ESRF's ``nxtomo`` package reads them (the paths and
+    units of the layout version the file records); frames are left on disk (as a data URL)."""
+    import nxtomo
+    try:
+        return nxtomo.NXtomo().load(str(path), entry.name, detector_data_as="as_data_url")
+    except Exception as exc:  # the package raises many classes for fields it cannot parse
+        raise DataError(f"{path}: the nxtomo package cannot read {entry.name} "
+                        f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+
+def _unit_of(ds) -> str:
+    unit = ds.attrs.get("units", ds.attrs.get("unit", ""))
+    return unit.decode() if isinstance(unit, bytes) else str(unit)
+
+
+def _magnitudes(value, unit: str):
+    """A pint quantity of the ``nxtomo`` package as a float64 array in ``unit`` (``None`` stays
+    ``None``)."""
+    if value is None:
+        return None
+    try:
+        return np.asarray(value.to(unit).magnitude, dtype=np.float64)
+    except Exception as exc:  # pint's DimensionalityError, or a value that is not a number
+        raise DataError(f"{value!r} is not a {unit} value ({type(exc).__name__})") from None
+
+
+def _mean(value, unit: str):
+    """The mean of the finite values of a quantity in ``unit``, or ``None``."""
+    v = _magnitudes(value, unit)
+    if v is None:
+        return None
+    v = np.ravel(v)
+    v = v[np.isfinite(v)]
+    return float(np.mean(v)) if v.size else None
+
+
 def open_nxtomo(path) -> Scan:
-    """Open an NXtomo file (the first entry with ``instrument/detector/data``)."""
+    """Open an NXtomo file (the first entry with ``instrument/detector/data``).
+
+    The layout is checked with h5py (frames 3-D, one image key and one angle per frame, so a
+    damaged file is refused with a message naming the field); the metadata are then read by
+    ESRF's ``nxtomo`` package (:meth:`nxtomo.NXtomo.load`, which follows the layout version
+    the file records and converts units). That package loads frames as a whole when asked
+    for them, so it is asked only for their location: frames are read from the open HDF5
+    dataset a few rows at a time, and a scan larger than memory is never loaded.
+    """
     f = _h5open(path)
     entry = _find_nx_entry(f)
     if entry is None:
@@ -168,17 +214,25 @@ def open_nxtomo(path) -> Scan:
         raise DataError(f"{path}: detector/data must be 3-D (frames, rows, cols), got {data.shape}")
     if "image_key" not in det and "image_key_control" not in det:
         raise DataError(f"{path}: detector/image_key is missing (0 projection, 1 flat, 2 dark)")
-    key = np.asarray(_dataset(det, "image_key_control" if "image_key_control" in det
-                              else "image_key", path)[()])
-    if key.shape[0] != data.shape[0]:
-        raise DataError(f"{path}: image_key has {key.shape[0]} entries for {data.shape[0]} frames")
+    n_keys = _dataset(det, "image_key_control" if "image_key_control" in det
+                      else "image_key", path).shape[:1]
+    if n_keys != data.shape[:1]:
+        raise DataError(f"{path}: image_key has {n_keys[0] if n_keys else 0} entries for "
+                        f"{data.shape[0]} frames")
     sample = entry.get("sample")
     if sample is None or "rotation_angle" not in sample:
         raise DataError(f"{path}: sample/rotation_angle is missing")
-    angles = np.radians(_quantity(_dataset(sample, "rotation_angle", path), "degree", "degree"))
-    if angles.shape[0] != data.shape[0]:
-        raise DataError(f"{path}: rotation_angle has {angles.shape[0]} entries for "
-                        f"{data.shape[0]} frames")
+    n_angles = _dataset(sample, "rotation_angle", path).shape[:1]
+    if n_angles != data.shape[:1]:
+        raise DataError(f"{path}: rotation_angle has {n_angles[0] if n_angles else 0} entries "
+                        f"for {data.shape[0]} frames")
+    nx = _nxtomo_entry(path, entry)
+    nxdet, nxsample = nx.instrument.detector, nx.sample
+    key = np.array([int(k.value) for k in nxdet.image_key_control])
+    try:
+        angles = np.radians(_magnitudes(nxsample.rotation_angle, "degree")).ravel()
+    except DataError as exc:
+        raise DataError(f"{path}: sample/rotation_angle: {exc}") from None
     proj_idx = np.nonzero(key == 0)[0]
     flat_idx = np.nonzero(key == 1)[0]
     dark_idx = np.nonzero(key == 2)[0]
@@ -186,27 +240,38 @@ def open_nxtomo(path) -> Scan:
         raise DataError(f"{path}: fewer than two projections (image_key 0)")
     if not np.all(np.isfinite(angles[np.concatenate([proj_idx, flat_idx])])):
         raise DataError(f"{path}: rotation_angle has non-finite values")
+
+    def mean(value, unit, name):
+        # the package logs and drops a value whose unit is of the wrong kind: refuse it here
+        ds = entry.get(name)
+        if value is None and getattr(getattr(ds, "dtype", None), "kind", "-") in "biuf":
+            raise DataError(f"{path}: {name} has unit {_unit_of(ds)!r}; expected a {unit} unit")
+        try:
+            return _mean(value, unit)
+        except DataError as exc:
+            raise DataError(f"{path}: {name}: {exc}") from None
+
     current = None
-    ctrl = entry.get("control")
-    if ctrl is not None and "data" in ctrl and ctrl["data"].shape[:1] == (data.shape[0],):
-        current = np.asarray(ctrl["data"][()], dtype=np.float64)
-        if not np.all(np.isfinite(current) & (current > 0)):
+    if nx.control.data is not None:
+        current = np.ravel(_magnitudes(nx.control.data, "mA"))
+        if current.shape[0] != data.shape[0] or not np.all(np.isfinite(current) & (current > 0)):
             current = None
+    translations = {a: mean(getattr(nxsample, f"{a}_translation"), "m", f"sample/{a}_translation")
+                    for a in "zyx"}
     position = None
-    if sample is not None and all(f"{a}_translation" in sample for a in "xyz"):
-        position = tuple(_scalar(sample, f"{a}_translation", "m", "m") for a in "zyx")
-    z_translation = _scalar(sample, "z_translation", "m", "m")
-    pixel = _scalar(sample, "x_pixel_size", "m", "m") or _scalar(det, "x_pixel_size", "m", "m")
-    source = entry["instrument"].get("source")
-    # nxtomo's x_rotation_axis_pixel_position (formerly estimated_cor_from_motor): the axis
-    # in pixels from the detector's centre, as nabu reads it; only its side is used, and only
-    # when the axis is clearly off-centre (half acquisition)
+    if all(v is not None for v in translations.values()):
+        position = tuple(translations[a] for a in "zyx")
+    pixel = (mean(nxsample.x_pixel_size, "m", "sample/x_pixel_size")
+             or mean(nxdet.x_pixel_size, "m", "instrument/detector/x_pixel_size"))
+    # the axis in pixels from the detector's centre, as nabu reads it; only its side is used,
+    # and only when the axis is clearly off-centre (half acquisition)
     axis_side = None
-    for name in ("x_rotation_axis_pixel_position", "estimated_cor_from_motor"):
-        offset = _scalar(det, name, "pixel", "pixel") if name in det else None
-        if offset is not None and abs(offset) > data.shape[2] / 4:
-            axis_side = "right" if offset > 0 else "left"
-            break
+    offset = nxdet.x_rotation_axis_pixel_position
+    if offset is not None and np.isfinite(offset) and abs(offset) > data.shape[2] / 4:
+        axis_side = "right" if offset > 0 else "left"
+    energy = mean(nx.instrument.beam.incident_energy, "keV", "instrument/beam/incident_energy")
+    if energy is None:               # under the entry, where layout 1.0 keeps it
+        energy = _scalar(entry.get("beam"), "incident_energy", "keV", "keV")
     idx = {"proj": proj_idx, "flat": flat_idx, "dark": dark_idx}
 
     def read(kind, rows, frames):
@@ -220,13 +285,11 @@ def open_nxtomo(path) -> Scan:
 
     return validate_scan(Scan(path=str(path), layout="nxtomo", n_rows=data.shape[1], n_cols=data.shape[2],
                 theta=angles[proj_idx], flat_angles=angles[flat_idx], flat_frames=flat_idx,
-                n_darks=int(dark_idx.size),
-                energy_kev=(_scalar(entry["instrument"].get("beam"), "incident_energy", "keV",
-                                    "keV")
-                            or _scalar(entry.get("beam"), "incident_energy", "keV", "keV")),
-                distance_m=_scalar(det, "distance", "m", "m"),
-                source_distance_m=_scalar(source, "distance", "m", "m"),
-                pixel_size_m=pixel, position_m=position, z_translation_m=z_translation,
+                n_darks=int(dark_idx.size), energy_kev=energy,
+                distance_m=mean(nxdet.distance, "m", "instrument/detector/distance"),
+                source_distance_m=mean(nx.instrument.source.distance, "m",
+                                       "instrument/source/distance"),
+                pixel_size_m=pixel, position_m=position, z_translation_m=translations["z"],
                 current_proj=None if current is None else current[proj_idx],
                 current_flat=None if current is None else current[flat_idx],
                 saturation=float(det.attrs["saturation_value"]) if "saturation_value" in det.attrs
@@ -394,34 +457,3 @@ def open_scan(path) -> Scan:
                         f"{' '.join(str(exc).split())[:200]})") from None
     raise DataError(f"{path}: neither NXtomo (/ENTRY/instrument/detector/data) nor "
                     "Data Exchange (/exchange/data)")
-
-
-def write_nxtomo(path, projections, theta_rad, *, flats=None, darks=None, flat_angles_rad=None,
-                 pixel_size_m=None, distance_m=None, energy_kev=None, source_distance_m=None,
-                 current=None, position_m=None) -> None:
-    """Write a scan as an NXtomo file: darks, flats (first half), projections, flats (rest).
-
-    Written to a temporary file and renamed (:class:`~.nxtomo.NXtomoWriter`), so a reader never
-    sees a half-written file. ``current`` (optional) is the ring current per frame in the
-    written order.
-    """
-    from .nxtomo import NXtomoWriter
-
-    projections = np.asarray(projections)
-    flats = np.zeros((0,) + projections.shape[1:], projections.dtype) if flats is None else flats
-    darks = np.zeros((0,) + projections.shape[1:], projections.dtype) if darks is None else darks
-    n_f1 = flats.shape[0] // 2
-    theta = np.asarray(theta_rad, dtype=np.float64)
-    if flat_angles_rad is None:
-        fa = np.concatenate([np.full(n_f1, theta[0]), np.full(flats.shape[0] - n_f1, theta[-1])])
-    else:
-        fa = np.asarray(flat_angles_rad, dtype=np.float64)
-    frames = np.concatenate([darks, flats[:n_f1], projections, flats[n_f1:]])
-    key = np.concatenate([np.full(darks.shape[0], 2), np.full(n_f1, 1),
-                          np.zeros(projections.shape[0]), np.full(flats.shape[0] - n_f1, 1)])
-    angles = np.concatenate([np.full(darks.shape[0], theta[0]), fa[:n_f1], theta, fa[n_f1:]])
-    with NXtomoWriter(path, key, angles, frames.shape[1:], frames.dtype,
-                      pixel_size_m=pixel_size_m, distance_m=distance_m, energy_kev=energy_kev,
-                      source_distance_m=source_distance_m, current=current,
-                      position_m=position_m) as w:
-        w.write(0, frames)

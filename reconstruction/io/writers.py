@@ -13,6 +13,7 @@ OME-Zarr layout (NGFF 0.4 on Zarr v2 by default, 0.5 on Zarr v3 on request): arr
 ``1``, … of a 2×2×2 mean pyramid, axes ``z, y, x`` in micrometres, each level's
 ``coordinateTransformations`` a ``scale`` then a ``translation`` (physical position of the
 centre of voxel ``[0, 0, 0]``: for level ``l`` it moves by ``(2^l - 1)/2`` level-0 voxels).
+The metadata are built with the ``ome-zarr-models`` package's models, which validate them.
 A 1-D ``uint8`` array ``nifti`` holds a NIfTI-1 header (qform and sform both set, units
 micrometre) so NIfTI-Zarr readers and MRI tools see the same geometry.
 """
@@ -33,7 +34,7 @@ from .output_guard import (OutputLock, check_output_path, key_differences, lock_
                            recover, swap_into_place, write_marker)
 
 __all__ = ["FORMATS", "open_writer", "check_free_space", "to_uint16", "uint16_window",
-           "nifti_header", "ome_multiscales"]
+           "nifti_header", "ome_multiscales", "ome_image_attrs"]
 
 FORMATS = ("ome-zarr", "ome-zarr-v3", "tiff", "hdf5")
 _JOURNAL = "hipct-progress.json"
@@ -54,21 +55,75 @@ def to_uint16(block: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     return np.round(np.clip(scaled, 0, 1) * 65535).astype(np.uint16)
 
 
-def ome_multiscales(n_levels: int, voxel_um: float, origin_um, name: str, version: str) -> dict:
-    """The ``multiscales`` entry: per level a ``scale`` then a ``translation`` (micrometres)."""
+def _ome_models(version: str):
+    """The ``ome-zarr-models`` classes of OME-Zarr ``version`` ('0.4' or '0.5')."""
+    from types import SimpleNamespace
+    if version == "0.4":
+        from ome_zarr_models.v04.axes import Axis
+        from ome_zarr_models.v04.image import ImageAttrs
+        from ome_zarr_models.v04.multiscales import Dataset, Multiscale
+    elif version == "0.5":
+        from ome_zarr_models.v05.axes import Axis
+        from ome_zarr_models.v05.image import ImageAttrs
+        from ome_zarr_models.v05.multiscales import Dataset, Multiscale
+    else:
+        raise ValueError(f"OME-Zarr version must be '0.4' or '0.5', not {version!r}")
+    return SimpleNamespace(Axis=Axis, Dataset=Dataset, Multiscale=Multiscale,
+                           ImageAttrs=ImageAttrs)
+
+
+def _multiscale(n_levels: int, voxel_um: float, origin_um, name: str, version: str):
+    models = _ome_models(version)
     datasets = []
     for level in range(n_levels):
         f = 2 ** level
         shift = (f - 1) / 2 * voxel_um
-        datasets.append({"path": str(level), "coordinateTransformations": [
-            {"type": "scale", "scale": [voxel_um * f] * 3},
-            {"type": "translation", "translation": [float(o) + shift for o in origin_um]}]})
-    ms = {"axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
-          "datasets": datasets, "name": name, "type": "mean",
-          "metadata": {"method": "2x2x2 mean (hipct)"}}
+        datasets.append(models.Dataset.build(path=str(level), scale=[voxel_um * f] * 3,
+                                             translation=[float(o) + shift for o in origin_um]))
+    return models.Multiscale(
+        axes=[models.Axis(name=a, type="space", unit="micrometer") for a in "zyx"],
+        datasets=datasets, name=name, type="mean", metadata={"method": "2x2x2 mean (hipct)"},
+        **({"version": "0.4"} if version == "0.4" else {}))
+
+
+def ome_multiscales(n_levels: int, voxel_um: float, origin_um, name: str, version: str) -> dict:
+    """The ``multiscales`` entry, built and validated with the ``ome-zarr-models`` package.
+
+    Axes ``z, y, x`` (space, micrometre); level ``l`` (array ``"l"``) a ``scale`` of
+    ``voxel_um·2^l`` on each axis then a ``translation`` to the centre of its voxel
+    ``[0, 0, 0]``: ``origin_um + (2^l - 1)/2·voxel_um`` (the centre of a 2×2×2 mean).
+
+    Parameters
+    ----------
+    n_levels : int
+        Number of pyramid levels (level 0 is full resolution).
+    voxel_um : float
+        Level-0 voxel size, µm.
+    origin_um : sequence of float
+        Position ``(z, y, x)`` of the centre of level 0's voxel ``[0, 0, 0]``, µm.
+    name : str
+    version : {"0.4", "0.5"}
+        OME-Zarr version (0.4 records it in the entry, 0.5 beside ``multiscales``).
+
+    Returns
+    -------
+    dict
+        The JSON form of :class:`ome_zarr_models.v04.multiscales.Multiscale` (or ``v05``).
+    """
+    return _multiscale(n_levels, voxel_um, origin_um, name, version).model_dump(
+        mode="json", exclude_none=True)
+
+
+def ome_image_attrs(n_levels: int, voxel_um: float, origin_um, name: str, version: str) -> dict:
+    """The OME-Zarr attributes of the image group (:class:`ome_zarr_models.v04.image.ImageAttrs`
+    for 0.4, under ``"ome"`` with ``ome_zarr_models.v05.image.ImageAttrs`` for 0.5); the
+    parameters are those of :func:`ome_multiscales`."""
+    models = _ome_models(version)
+    ms = _multiscale(n_levels, voxel_um, origin_um, name, version)
     if version == "0.4":
-        ms["version"] = "0.4"
-    return ms
+        return models.ImageAttrs(multiscales=[ms]).model_dump(mode="json", exclude_none=True)
+    return {"ome": models.ImageAttrs(version="0.5", multiscales=[ms]).model_dump(
+        mode="json", exclude_none=True)}
 
 
 def nifti_header(shape_zyx, voxel_um: float, origin_um, dtype) -> tuple[bytes, dict]:
@@ -321,12 +376,9 @@ class OmeZarrWriter(_Staged):
                 arr[z:z1] = mean.astype(self.dtype)
             prev = arr
         version = "0.4" if self.zarr_version == 2 else "0.5"
-        ms = ome_multiscales(level + 1, self.voxel_um, self.origin_um, self.out.name, version)
         attrs = dict(self.attrs)
-        if version == "0.4":
-            attrs["multiscales"] = [ms]
-        else:
-            attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+        attrs.update(ome_image_attrs(level + 1, self.voxel_um, self.origin_um, self.out.name,
+                                     version))
         self.group.attrs.update(attrs)
         header, meta = nifti_header(self.shape, self.voxel_um, self.origin_um, self.dtype)
         kw = {} if self.zarr_version == 3 else {

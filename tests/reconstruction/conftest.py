@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hipct.reconstruction import phantom
-from hipct.reconstruction.io.readers import write_nxtomo
+from hipct.reconstruction.io.nxtomo import write_nxtomo
 
 TOOTH = Path(__file__).resolve().parents[3] / "shared" / "data" / "tooth.h5"
 

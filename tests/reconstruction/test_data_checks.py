@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hipct.cli import main
-from hipct.reconstruction.io.readers import write_nxtomo
+from hipct.reconstruction.io.nxtomo import write_nxtomo
 
 N_PROJ, ROWS, COLS = 40, 2, 32
 

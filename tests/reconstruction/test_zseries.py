@@ -160,7 +160,7 @@ def test_cor_auto_per_stage(tmp_path):
 
 
 def test_heights_from_the_plan_when_the_files_have_none(tmp_path):
-    from hipct.reconstruction.io.readers import write_nxtomo
+    from hipct.reconstruction.io.nxtomo import write_nxtomo
     from hipct.reconstruction.pipeline import ReconParams
     paths = []
     for k in range(3):
