@@ -321,11 +321,13 @@ def _path(loc) -> str:
     return text
 
 
-def validate(model: type[BaseModel], data, where: str = "", *, error=PlanError):
+def validate(model: type[BaseModel], data, where: str = "", *, at: str = "",
+             error=PlanError):
     """Validate ``data`` against ``model``; the first problem becomes one ``error`` line.
 
-    ``where`` prefixes the field path (``"beamline BM18"`` gives ``"beamline BM18:
-    source.field: ..."``).
+    ``where`` labels the message (``"beamline BM18"`` gives ``"beamline BM18:
+    source.field: ..."``); ``at`` is the path of ``data`` in its file (``at="detector"``
+    gives ``"detector.binning: ..."``).
     """
     try:
         return model.model_validate({} if data is None else data)
@@ -349,7 +351,7 @@ def validate(model: type[BaseModel], data, where: str = "", *, error=PlanError):
             text = "missing"
         else:
             text = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {first.get('input')!r}"
-        path = _path(loc)
+        path = _path(((at,) if at else ()) + loc)
         prefix = f"{where}: " if where else ""
         if not path and not where:
             raise error(text) from None
