@@ -11,9 +11,69 @@ import sys
 import warnings
 from pathlib import Path
 
-from hipct.errors import HipctError, HipctWarning
+from pydantic import Field
 
-__all__ = ["add_parsers", "cmd_simulate", "cmd_compare"]
+from hipct.errors import HipctError, HipctWarning
+from hipct.fields import Choice, Number, Quantity, Schema, Text, Whole, validate
+
+__all__ = ["SimulateOptions", "add_parsers", "cmd_simulate", "cmd_compare"]
+
+
+class SimulateOptions(Schema):
+    """Options of ``hipct simulate``: the simulated detector window, exposure and noise, and
+    (with ``--phantom``) the campaign's pixel size, position and stages."""
+
+    width: Whole(8, 4096) = Field(128, alias="--width",
+                                  description="detector columns simulated (binned pixels)")
+    rows: Whole(1, 512) = Field(8, alias="--rows", description="detector rows simulated")
+    projections: Whole(2, 20_000) | None = Field(
+        None, alias="--projections", description="projections",
+        json_schema_extra={"default_text": "the planner's rule for the simulated width"})
+    geometry: Choice("full", "half", "quarter") | None = Field(
+        None, alias="--geometry", description="full, half or (with --phantom) quarter",
+        json_schema_extra={"default_text": "the plan's; with --phantom full"})
+    energy_bins: Whole(1, 64) = Field(8, alias="--energy-bins",
+                                      description="energy bins of equal detected signal")
+    oversample: Whole(1, 8) = Field(2, alias="--oversample",
+                                    description="sub-samples per pixel for projection and "
+                                                "propagation")
+    exposure_scale: Number(0, 1e6, open_lo=True) = Field(
+        1.0, alias="--exposure-scale", description="scale of the plan's sub-frame time")
+    blur: Quantity("length", "m", 0, 1e-3, allow_zero=True) = Field(
+        "0 um", alias="--blur", validate_default=True,
+        description="extra Gaussian detector blur, FWHM at the sample")
+    extruded: bool = Field(False, alias="--extruded",
+                           description="phantom features as vertical columns")
+    flats: Whole(1, 2000) = Field(20, alias="--flats", description="flat fields recorded")
+    no_noise: bool = Field(False, alias="--no-noise", description="noise-free frames")
+    seed: Whole(0, 2**32 - 1) = Field(0, alias="--seed", description="noise seed")
+    phantom_seed: Whole(0, 2**32 - 1) = Field(0, alias="--phantom-seed",
+                                              description="phantom layout seed")
+    pixel_size: Quantity("length", "m", 1e-8, 1e-3, default_unit="um") = Field(
+        "10 um", alias="--pixel-size", validate_default=True,
+        description="--phantom: pixel size at the sample (a number: um)")
+    position: Text(200) = Field("0,0,0", alias="--position",
+                                description="--phantom: stage position Z,Y,X (mm) of the "
+                                            "first stage")
+    stages: Whole(1, 200) = Field(1, alias="--stages", description="--phantom: z-series "
+                                                                   "stages")
+    z_step: Quantity("length", "m", 0, 1, allow_zero=True, default_unit="mm") = Field(
+        "0 mm", alias="--z-step", validate_default=True,
+        description="--phantom: height between stages, downwards (a number: mm)")
+    overlap: Whole(0, 2048) = Field(8, alias="--overlap",
+                                    description="--phantom: columns shared by the fields of "
+                                                "half/quarter acquisition (at most --width/2)")
+
+
+def _default(name: str):
+    """The schema's default of an option, as written on the command line."""
+    return SimulateOptions.model_fields[name].default
+
+
+def _options(args) -> SimulateOptions:
+    """The parsed command line validated by :class:`SimulateOptions` (one line, exit 2)."""
+    fields = SimulateOptions.model_fields
+    return validate(SimulateOptions, {f.alias: getattr(args, k) for k, f in fields.items()})
 
 
 def add_parsers(sub) -> None:
@@ -34,32 +94,34 @@ def add_parsers(sub) -> None:
     s.add_argument("plan", nargs="?", help="plan YAML file (see examples/)")
     s.add_argument("-o", "--output", required=True,
                    help="output NXtomo file (e.g. raw.nx); with --phantom a folder")
-    s.add_argument("--width", type=int, default=128,
+    s.add_argument("--width", type=int, default=_default("width"),
                    help="detector columns simulated (binned pixels; default 128)")
-    s.add_argument("--rows", type=int, default=8, help="detector rows simulated (default 8)")
+    s.add_argument("--rows", type=int, default=_default("rows"),
+                   help="detector rows simulated (default 8)")
     s.add_argument("--projections", type=int,
                    help="projections (default: the planner's rule for the simulated width)")
     s.add_argument("--geometry", choices=["full", "half", "quarter"],
                    help="full (180°, axis centred) or half (360°, axis near the edge); "
                         "default: the plan's (quarter is simulated as half); with --phantom "
                         "also quarter (two 360° rotations; default full)")
-    s.add_argument("--energy-bins", type=int, default=8,
+    s.add_argument("--energy-bins", type=int, default=_default("energy_bins"),
                    help="energy bins of equal detected signal (default 8)")
-    s.add_argument("--oversample", type=int, default=2,
+    s.add_argument("--oversample", type=int, default=_default("oversample"),
                    help="sub-samples per pixel for projection and propagation (default 2)")
-    s.add_argument("--exposure-scale", type=float, default=1.0,
+    s.add_argument("--exposure-scale", type=float, default=_default("exposure_scale"),
                    help="scale the plan's sub-frame time: counts and dose (default 1)")
-    s.add_argument("--blur", default="0 um",
+    s.add_argument("--blur", default=_default("blur"),
                    help="extra Gaussian detector blur, FWHM at the sample (e.g. '2 um')")
     s.add_argument("--extruded", action="store_true",
                    help="phantom features as vertical columns (exact for a few rows under "
                         "strong phase retrieval)")
-    s.add_argument("--flats", type=int, default=20,
+    s.add_argument("--flats", type=int, default=_default("flats"),
                    help="flat fields recorded (default 20; a beamline takes about 2 × 101: "
                         "more flats, weaker rings)")
     s.add_argument("--no-noise", action="store_true", help="noise-free frames (float32)")
-    s.add_argument("--seed", type=int, default=0, help="noise seed")
-    s.add_argument("--phantom-seed", type=int, default=0, help="phantom layout seed")
+    s.add_argument("--seed", type=int, default=_default("seed"), help="noise seed")
+    s.add_argument("--phantom-seed", type=int, default=_default("phantom_seed"),
+                   help="phantom layout seed")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -67,17 +129,18 @@ def add_parsers(sub) -> None:
     g.add_argument("--phantom", metavar="PHANTOM.yaml",
                    help="ellipsoids and cylinders in mm with mu in 1/cm (see "
                         "examples/phantom_campaign.yaml); replaces the plan")
-    g.add_argument("--pixel-size", default="10 um",
+    g.add_argument("--pixel-size", default=_default("pixel_size"),
                    help="pixel size at the sample (default '10 um'; number: um)")
-    g.add_argument("--position", default="0,0,0", metavar="Z,Y,X",
+    g.add_argument("--position", default=_default("position"), metavar="Z,Y,X",
                    help="stage position (mm) of the first stage: z the height imaged at the "
                         "detector's middle row (larger is higher), x,y the sample point on the "
                         "rotation axis (default 0,0,0; write --position=-0.1,0,0 when the "
                         "first value is negative)")
-    g.add_argument("--stages", type=int, default=1, help="z-series stages (default 1)")
-    g.add_argument("--z-step", default="0 mm",
+    g.add_argument("--stages", type=int, default=_default("stages"),
+                   help="z-series stages (default 1)")
+    g.add_argument("--z-step", default=_default("z_step"),
                    help="height between stages, downwards (e.g. '0.1 mm'; number: mm)")
-    g.add_argument("--overlap", type=int, default=8,
+    g.add_argument("--overlap", type=int, default=_default("overlap"),
                    help="columns shared by the fields of half/quarter acquisition (default 8)")
 
     c = sub.add_parser(
@@ -104,23 +167,6 @@ def add_parsers(sub) -> None:
     c.add_argument("--plot", metavar="DIR", help="write comparison figures (PNG) into DIR")
 
 
-def _blur_um(text: str) -> float:
-    from hipct.units import length_m
-    return length_m(text, "--blur", allow_zero=True, bounds=(0, 1e-3, "m")) * 1e6
-
-
-def _check_frame_options(args) -> None:
-    """Bounds of the options both kinds of simulation share (one line, exit 2, when out)."""
-    from hipct.fields import whole
-    whole(args.width, "--width", 8, 4096)
-    whole(args.rows, "--rows", 1, 512)
-    if args.projections is not None:
-        whole(args.projections, "--projections", 2, 20_000)
-    whole(args.oversample, "--oversample", 1, 8)
-    whole(args.flats, "--flats", 1, 2000)
-    whole(args.seed, "--seed", 0, 2**32 - 1)
-
-
 def cmd_simulate(args) -> int:
     if args.phantom:
         return _cmd_campaign(args)
@@ -132,7 +178,6 @@ def cmd_simulate(args) -> int:
     from hipct.planner.plan import load_plan
     from hipct.reconstruction.simulation.simulate import SimConfig, Simulation, simulate_to_nxtomo
 
-    from hipct.fields import number, whole
     out = Path(args.output)
     if not str(args.output).strip() or out.is_dir() or not out.name or out.name in (".", ".."):
         raise HipctError(f"--output: {args.output!r} is a folder; give a file, e.g. -o raw.nx")
@@ -140,14 +185,11 @@ def cmd_simulate(args) -> int:
         raise HipctError(f"--output: {out} exists and is not a regular file")
     if out.exists() and not args.overwrite:
         raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
-    _check_frame_options(args)
-    whole(args.energy_bins, "--energy-bins", 1, 64)
-    number(args.exposure_scale, "--exposure-scale", 0, 1e6, open_lo=True)
-    whole(args.phantom_seed, "--phantom-seed", 0, 2**32 - 1)
+    opts = _options(args)
     plan = load_plan(args.plan)
     cfg = SimConfig(width=args.width, rows=args.rows, projections=args.projections,
                     oversample=args.oversample, energy_bins=args.energy_bins,
-                    exposure_scale=args.exposure_scale, extra_blur_um=_blur_um(args.blur),
+                    exposure_scale=args.exposure_scale, extra_blur_um=opts.blur * 1e6,
                     noise=not args.no_noise, seed=args.seed, phantom_seed=args.phantom_seed,
                     geometry=args.geometry, extruded=args.extruded, n_flats=args.flats)
     sim = Simulation(plan, cfg)
@@ -172,25 +214,22 @@ def _cmd_campaign(args) -> int:
     import shutil
 
     from hipct.cli import dumps_json, parse_floats
-    from hipct.fields import whole
     from hipct.files import write_text_atomic
     from hipct.reconstruction.io.output_guard import (MARKER, OutputLock, check_output_path,
                                                       read_marker, recover, swap_into_place,
                                                       write_marker)
     from hipct.reconstruction.simulation.campaign import (acquisition_columns, load_phantom,
                                                           simulate_campaign)
-    from hipct.units import length_m
 
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
     out = check_output_path(args.output)
-    _check_frame_options(args)
-    whole(args.stages, "--stages", 1, 200)
-    whole(args.overlap, "--overlap", 0, args.width // 2)
+    opts = _options(args)
+    if opts.overlap > opts.width // 2:
+        raise HipctError(f"--overlap: {opts.overlap} is out of range; allowed: from 0 to "
+                         f"{opts.width // 2} (half of --width)")
     phantom = load_phantom(args.phantom)
-    px = length_m(args.pixel_size, "--pixel-size", default_unit="um", bounds=(1e-8, 1e-3, "m"))
-    step = length_m(args.z_step, "--z-step", default_unit="mm", allow_zero=True,
-                    bounds=(0, 1, "m"))
+    px, step = opts.pixel_size, opts.z_step
     if args.stages > 1 and not step > 0:
         raise HipctError("--z-step: several --stages need a step > 0, e.g. '0.1 mm'")
     z0, y0, x0 = (v * 1e-3 for v in parse_floats(args.position, 3, "--position"))

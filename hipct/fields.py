@@ -314,6 +314,11 @@ class Schema(BaseModel):
         return data
 
 
+def _same_name(a: str, b: str) -> bool:
+    """A field's name and its key in the file (``from_``/``from``, ``z_step``/``--z-step``)."""
+    return a.strip("-_").replace("_", "-") == b.strip("-_").replace("_", "-")
+
+
 def _path(loc) -> str:
     text = ""
     for part in loc:
@@ -343,7 +348,7 @@ def validate(model: type[BaseModel], data, where: str = "", *, at: str = "",
             text = str(cause)
             names = [p for p in loc if isinstance(p, str)]
             head = text.split(": ", 1)[0]
-            if names and head == names[-1] and ": " in text:
+            if names and _same_name(head, names[-1]) and ": " in text:
                 text = text.split(": ", 1)[1]
             else:
                 loc = ()
