@@ -11,69 +11,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from pydantic import Field
-
 from hipct.errors import HipctError, HipctWarning
-from hipct.fields import Choice, Number, Quantity, Schema, Text, Whole, validate
+from hipct.simulate_defaults import DEFAULTS
 
-__all__ = ["SimulateOptions", "add_parsers", "cmd_simulate", "cmd_compare"]
-
-
-class SimulateOptions(Schema):
-    """Options of ``hipct simulate``: the simulated detector window, exposure and noise, and
-    (with ``--phantom``) the campaign's pixel size, position and stages."""
-
-    width: Whole(8, 4096) = Field(128, alias="--width",
-                                  description="detector columns simulated (binned pixels)")
-    rows: Whole(1, 512) = Field(8, alias="--rows", description="detector rows simulated")
-    projections: Whole(2, 20_000) | None = Field(
-        None, alias="--projections", description="projections",
-        json_schema_extra={"default_text": "the planner's rule for the simulated width"})
-    geometry: Choice("full", "half", "quarter") | None = Field(
-        None, alias="--geometry", description="full, half or (with --phantom) quarter",
-        json_schema_extra={"default_text": "the plan's; with --phantom full"})
-    energy_bins: Whole(1, 64) = Field(8, alias="--energy-bins",
-                                      description="energy bins of equal detected signal")
-    oversample: Whole(1, 8) = Field(2, alias="--oversample",
-                                    description="sub-samples per pixel for projection and "
-                                                "propagation")
-    exposure_scale: Number(0, 1e6, open_lo=True) = Field(
-        1.0, alias="--exposure-scale", description="scale of the plan's sub-frame time")
-    blur: Quantity("length", "m", 0, 1e-3, allow_zero=True) = Field(
-        "0 um", alias="--blur", validate_default=True,
-        description="extra Gaussian detector blur, FWHM at the sample")
-    extruded: bool = Field(False, alias="--extruded",
-                           description="phantom features as vertical columns")
-    flats: Whole(1, 2000) = Field(20, alias="--flats", description="flat fields recorded")
-    no_noise: bool = Field(False, alias="--no-noise", description="noise-free frames")
-    seed: Whole(0, 2**32 - 1) = Field(0, alias="--seed", description="noise seed")
-    phantom_seed: Whole(0, 2**32 - 1) = Field(0, alias="--phantom-seed",
-                                              description="phantom layout seed")
-    pixel_size: Quantity("length", "m", 1e-8, 1e-3, default_unit="um") = Field(
-        "10 um", alias="--pixel-size", validate_default=True,
-        description="--phantom: pixel size at the sample (a number: um)")
-    position: Text(200) = Field("0,0,0", alias="--position",
-                                description="--phantom: stage position Z,Y,X (mm) of the "
-                                            "first stage")
-    stages: Whole(1, 200) = Field(1, alias="--stages", description="--phantom: z-series "
-                                                                   "stages")
-    z_step: Quantity("length", "m", 0, 1, allow_zero=True, default_unit="mm") = Field(
-        "0 mm", alias="--z-step", validate_default=True,
-        description="--phantom: height between stages, downwards (a number: mm)")
-    overlap: Whole(0, 2048) = Field(8, alias="--overlap",
-                                    description="--phantom: columns shared by the fields of "
-                                                "half/quarter acquisition (at most --width/2)")
-
-
-def _default(name: str):
-    """The schema's default of an option, as written on the command line."""
-    return SimulateOptions.model_fields[name].default
-
-
-def _options(args) -> SimulateOptions:
-    """The parsed command line validated by :class:`SimulateOptions` (one line, exit 2)."""
-    fields = SimulateOptions.model_fields
-    return validate(SimulateOptions, {f.alias: getattr(args, k) for k, f in fields.items()})
+__all__ = ["add_parsers", "cmd_simulate", "cmd_compare"]
 
 
 def add_parsers(sub) -> None:
@@ -94,33 +35,35 @@ def add_parsers(sub) -> None:
     s.add_argument("plan", nargs="?", help="plan YAML file (see examples/)")
     s.add_argument("-o", "--output", required=True,
                    help="output NXtomo file (e.g. raw.nx); with --phantom a folder")
-    s.add_argument("--width", type=int, default=_default("width"),
-                   help="detector columns simulated (binned pixels; default 128)")
-    s.add_argument("--rows", type=int, default=_default("rows"),
-                   help="detector rows simulated (default 8)")
+    s.add_argument("--width", type=int, default=DEFAULTS["width"],
+                   help=f"detector columns simulated (binned pixels; default {DEFAULTS['width']})")
+    s.add_argument("--rows", type=int, default=DEFAULTS["rows"],
+                   help=f"detector rows simulated (default {DEFAULTS['rows']})")
     s.add_argument("--projections", type=int,
                    help="projections (default: the planner's rule for the simulated width)")
     s.add_argument("--geometry", choices=["full", "half", "quarter"],
                    help="full (180°, axis centred) or half (360°, axis near the edge); "
                         "default: the plan's (quarter is simulated as half); with --phantom "
                         "also quarter (two 360° rotations; default full)")
-    s.add_argument("--energy-bins", type=int, default=_default("energy_bins"),
-                   help="energy bins of equal detected signal (default 8)")
-    s.add_argument("--oversample", type=int, default=_default("oversample"),
-                   help="sub-samples per pixel for projection and propagation (default 2)")
-    s.add_argument("--exposure-scale", type=float, default=_default("exposure_scale"),
-                   help="scale the plan's sub-frame time: counts and dose (default 1)")
-    s.add_argument("--blur", default=_default("blur"),
+    s.add_argument("--energy-bins", type=int, default=DEFAULTS["energy_bins"],
+                   help=f"energy bins of equal detected signal (default {DEFAULTS['energy_bins']})")
+    s.add_argument("--oversample", type=int, default=DEFAULTS["oversample"],
+                   help="sub-samples per pixel for projection and propagation "
+                        f"(default {DEFAULTS['oversample']})")
+    s.add_argument("--exposure-scale", type=float, default=DEFAULTS["exposure_scale"],
+                   help="scale the plan's sub-frame time: counts and dose "
+                        f"(default {DEFAULTS['exposure_scale']:g})")
+    s.add_argument("--blur", default=DEFAULTS["blur"],
                    help="extra Gaussian detector blur, FWHM at the sample (e.g. '2 um')")
     s.add_argument("--extruded", action="store_true",
                    help="phantom features as vertical columns (exact for a few rows under "
                         "strong phase retrieval)")
-    s.add_argument("--flats", type=int, default=_default("flats"),
-                   help="flat fields recorded (default 20; a beamline takes about 2 × 101: "
-                        "more flats, weaker rings)")
+    s.add_argument("--flats", type=int, default=DEFAULTS["flats"],
+                   help=f"flat fields recorded (default {DEFAULTS['flats']}; a beamline takes "
+                        "about 2 × 101: more flats, weaker rings)")
     s.add_argument("--no-noise", action="store_true", help="noise-free frames (float32)")
-    s.add_argument("--seed", type=int, default=_default("seed"), help="noise seed")
-    s.add_argument("--phantom-seed", type=int, default=_default("phantom_seed"),
+    s.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="noise seed")
+    s.add_argument("--phantom-seed", type=int, default=DEFAULTS["phantom_seed"],
                    help="phantom layout seed")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -129,19 +72,21 @@ def add_parsers(sub) -> None:
     g.add_argument("--phantom", metavar="PHANTOM.yaml",
                    help="ellipsoids and cylinders in mm with mu in 1/cm (see "
                         "examples/phantom_campaign.yaml); replaces the plan")
-    g.add_argument("--pixel-size", default=_default("pixel_size"),
-                   help="pixel size at the sample (default '10 um'; number: um)")
-    g.add_argument("--position", default=_default("position"), metavar="Z,Y,X",
+    g.add_argument("--pixel-size", default=DEFAULTS["pixel_size"],
+                   help=f"pixel size at the sample (default '{DEFAULTS['pixel_size']}'; "
+                        "number: um)")
+    g.add_argument("--position", default=DEFAULTS["position"], metavar="Z,Y,X",
                    help="stage position (mm) of the first stage: z the height imaged at the "
                         "detector's middle row (larger is higher), x,y the sample point on the "
-                        "rotation axis (default 0,0,0; write --position=-0.1,0,0 when the "
-                        "first value is negative)")
-    g.add_argument("--stages", type=int, default=_default("stages"),
-                   help="z-series stages (default 1)")
-    g.add_argument("--z-step", default=_default("z_step"),
+                        f"rotation axis (default {DEFAULTS['position']}; write "
+                        "--position=-0.1,0,0 when the first value is negative)")
+    g.add_argument("--stages", type=int, default=DEFAULTS["stages"],
+                   help=f"z-series stages (default {DEFAULTS['stages']})")
+    g.add_argument("--z-step", default=DEFAULTS["z_step"],
                    help="height between stages, downwards (e.g. '0.1 mm'; number: mm)")
-    g.add_argument("--overlap", type=int, default=_default("overlap"),
-                   help="columns shared by the fields of half/quarter acquisition (default 8)")
+    g.add_argument("--overlap", type=int, default=DEFAULTS["overlap"],
+                   help="columns shared by the fields of half/quarter acquisition "
+                        f"(default {DEFAULTS['overlap']})")
 
     c = sub.add_parser(
         "compare", help="compare plans side by side (e.g. excised block vs intact organ)",
@@ -185,7 +130,8 @@ def cmd_simulate(args) -> int:
         raise HipctError(f"--output: {out} exists and is not a regular file")
     if out.exists() and not args.overwrite:
         raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
-    opts = _options(args)
+    from hipct.simulate_options import options
+    opts = options(args)
     plan = load_plan(args.plan)
     cfg = SimConfig(width=args.width, rows=args.rows, projections=args.projections,
                     oversample=args.oversample, energy_bins=args.energy_bins,
@@ -224,7 +170,8 @@ def _cmd_campaign(args) -> int:
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
     out = check_output_path(args.output)
-    opts = _options(args)
+    from hipct.simulate_options import options
+    opts = options(args)
     if opts.overlap > opts.width // 2:
         raise HipctError(f"--overlap: {opts.overlap} is out of range; allowed: from 0 to "
                          f"{opts.width // 2} (half of --width)")

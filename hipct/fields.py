@@ -226,11 +226,11 @@ def Quantity(kind: str, unit: str, lo: float | None = None, hi: float | None = N
     Parsed by :func:`hipct.units.parse_quantity` (dimension, finiteness, sign, bounds in
     ``unit``); ``None`` stands for "not given".
     """
-    from .units import parse_quantity, to_float
-
     bounds = None if lo is None and hi is None else (lo, hi, unit)
 
     def parse(value, name):
+        from .units import parse_quantity, to_float   # pint loads on first use, not at import
+
         return to_float(parse_quantity(value, kind, name, default_unit=default_unit,
                                        allow_zero=allow_zero, bounds=bounds), unit)
     low = 0 if lo is None and allow_zero else lo
@@ -377,11 +377,13 @@ def field_rows(model: type[BaseModel], prefix: str = ""):
         if nested is not None:
             kind, sub = nested
             yield (path, kind, "", "", "", info.description or "")
-            yield from field_rows(sub, f"{path}.{'NAME.' if kind == 'mapping of NAME: {...}' else ''}")
+            name = "NAME." if kind.startswith("mapping of NAME") else ""
+            yield from field_rows(sub, f"{path}.{name}")
             continue
         default = extra.get("default_text")
         if default is None:
-            default = "required" if info.is_required() else _show(info.default)
+            default = ("required" if info.is_required() else
+                       _show(info.default_factory() if info.default_factory else info.default))
         yield (path, spec.kind if spec else "any", spec.unit if spec else "",
                spec.allowed if spec else "", default, info.description or "")
 
