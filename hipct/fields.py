@@ -208,15 +208,19 @@ def checker(parse):
     return BeforeValidator(run)
 
 
+def _n(x) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e7 else f"{x:g}"
+
+
 def _allowed(lo, hi, unit="", *, open_lo=False) -> str:
     if lo is None and hi is None:
         return ""
     u = f" {unit}" if unit else ""
-    if open_lo and hi is not None:
-        return f"> {lo:g} and <= {hi:g}{u}"
     if open_lo:
-        return f"> {lo:g}{u}"
-    return _bounds(lo, hi) + u
+        return f"> {_n(lo)}" + (f" and <= {_n(hi)}" if hi is not None else "") + u
+    if lo is not None and hi is not None:
+        return f"from {_n(lo)} to {_n(hi)}{u}"
+    return (f">= {_n(lo)}" if lo is not None else f"<= {_n(hi)}") + u
 
 
 def Quantity(kind: str, unit: str, lo: float | None = None, hi: float | None = None, *,
@@ -233,17 +237,21 @@ def Quantity(kind: str, unit: str, lo: float | None = None, hi: float | None = N
 
         return to_float(parse_quantity(value, kind, name, default_unit=default_unit,
                                        allow_zero=allow_zero, bounds=bounds), unit)
-    low = 0 if lo is None and allow_zero else lo
-    allowed = _allowed(low, hi, unit) or (">= 0" if allow_zero else "> 0")
-    return Annotated[float, checker(parse),
-                     FieldSpec(kind.replace("_", " "), unit, allowed)]
+    if lo is None and not allow_zero:
+        allowed = _allowed(0, hi, unit, open_lo=True) if hi is not None else "> 0"
+    else:
+        allowed = _allowed(0 if lo is None else lo, hi, unit) or ">= 0"
+    shown = "angle" if kind == "dimensionless" and unit == "degree" else kind.replace("_", " ")
+    return Annotated[float, checker(parse), FieldSpec(shown, unit, allowed)]
 
 
-def Number(lo: float | None = None, hi: float | None = None, *, open_lo: bool = False):
-    """A schema type: a finite plain number within bounds (see :func:`number`)."""
+def Number(lo: float | None = None, hi: float | None = None, *, open_lo: bool = False,
+           unit: str = ""):
+    """A schema type: a finite plain number within bounds (see :func:`number`); ``unit``
+    documents the unit of a bare float of the Python API (``energy_kev``)."""
     return Annotated[float, checker(
         lambda v, name: number(v, name, lo, hi, open_lo=open_lo)),
-        FieldSpec("number", "", _allowed(lo, hi, open_lo=open_lo))]
+        FieldSpec("number", unit, _allowed(lo, hi, unit, open_lo=open_lo))]
 
 
 def Whole(lo: int | None = 1, hi: int | None = None):
@@ -384,8 +392,18 @@ def field_rows(model: type[BaseModel], prefix: str = ""):
         if default is None:
             default = ("required" if info.is_required() else
                        _show(info.default_factory() if info.default_factory else info.default))
-        yield (path, spec.kind if spec else "any", spec.unit if spec else "",
+        yield (path, spec.kind if spec else _plain_kind(info.annotation),
+               spec.unit if spec else "",
                spec.allowed if spec else "", default, info.description or "")
+
+
+def _plain_kind(annotation) -> str:
+    names = {bool: "true or false", str: "text", list: "list", tuple: "list", dict: "mapping",
+             int: "integer", float: "number"}
+    kinds = [names.get(a, "path" if a is os.PathLike else None) for a in
+             (get_args(annotation) or (annotation,)) if a is not type(None)]
+    kinds = [k for k in dict.fromkeys(kinds) if k]
+    return " or ".join(kinds) if kinds else "any"
 
 
 def _spec_of(annotation):

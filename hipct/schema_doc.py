@@ -37,8 +37,7 @@ def sections():
         ("Sweep file", "`hipct plan PLAN.yaml --sweep SWEEP.yaml`", SweepModel),
         ("Sweep axis range", "an axis of a sweep file written as a range", AxisRangeModel),
         ("Sweep filter grid", "`filters` of a sweep file written as a grid", FilterGridModel),
-        ("Simulation options", "`hipct simulate` (the options, without the leading `--`; "
-                               "`pixel_size` is `--pixel-size`)", SimulateOptions),
+        ("Simulation options", "`hipct simulate` (command-line options)", SimulateOptions),
         ("Reconstruction parameters", "what `hipct reconstruct` passes to the pipeline "
                                       "(Python: `hipct.reconstruction.pipeline.ReconParams`)",
          ReconParamsModel),
@@ -56,7 +55,8 @@ def reference_markdown() -> str:
 
     out = [_INTRO]
     for title, what, model in sections():
-        out.append(f"## {title}\n\n{what}. {model.__doc__.strip()}\n")
+        doc = " ".join(model.__doc__.split()).replace("``", "`")
+        out.append(f"## {title}\n\n{what}. {doc}\n")
         out.append("| field | type | unit | allowed | default | description |")
         out.append("|---|---|---|---|---|---|")
         for row in field_rows(model):

@@ -47,14 +47,14 @@ class ReconParamsModel(Schema):
     delta_beta: Number(0, 1e6) | None = Field(
         None, description="Paganin δ/β; 0: absorption, no phase retrieval (--delta-beta, "
                           "--no-phase)", json_schema_extra={"default_text": "the plan's"})
-    energy_kev: Number(1, 800) | None = Field(
-        None, description="mean energy (keV) of the phase retrieval (--energy)",
+    energy_kev: Number(1, 800, unit="keV") | None = Field(
+        None, description="mean energy of the phase retrieval (--energy)",
         json_schema_extra={"default_text": "the plan's, else the file's"})
-    distance_m: Number(0, 1000, open_lo=True) | None = Field(
-        None, description="effective propagation distance z1 z2 / (z1 + z2) (m) (--distance)",
+    distance_m: Number(0, 1000, open_lo=True, unit="m") | None = Field(
+        None, description="effective propagation distance z1 z2 / (z1 + z2) (--distance)",
         json_schema_extra={"default_text": "the plan's, else the file's"})
-    pixel_size_m: Number(1e-9, 1e-2) | None = Field(
-        None, description="pixel size at the sample before binning (m) (--pixel-size)",
+    pixel_size_m: Number(1e-9, 1e-2, unit="m") | None = Field(
+        None, description="pixel size at the sample before binning (--pixel-size)",
         json_schema_extra={"default_text": "the plan's, else the file's"})
     filter_name: Choice(*FILTERS) = Field("ramp", description="FBP filter window (--filter)")
     unsharp_sigma_px: Number(0, 1000) = Field(0.0, description="unsharp mask σ in pixels "
@@ -77,8 +77,8 @@ class ReconParamsModel(Schema):
     dtype: Choice("float32", "uint16") = Field("float32", description="output type (--dtype)")
     window: tuple | None = Field(None, description="(lo, hi) uint16 window in 1/cm (--window)",
                                  json_schema_extra={"default_text": "0.1-99.9 percentiles"})
-    memory_bytes: Number(1e3, 1e13) = Field(4e9, description="memory budget per process "
-                                                             "(bytes) (--memory)")
+    memory_bytes: Number(1e3, 1e13, unit="byte") = Field(
+        4e9, description="memory budget per process (--memory)")
     fbp_method: Choice("fourier", "linear") = Field(
         "fourier", description="back-projector: non-uniform FFT or linear interpolation (--fbp)")
     fbp_threads: Whole(1, 4096) | None = Field(
