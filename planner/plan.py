@@ -22,7 +22,8 @@ from .schema import (E_GRID_MAX_POINTS, SCAN_RANGE_MAX_DEG, AcquisitionModel, De
                      PlanModel, SampleModel)
 from .schema import plan_template as _template
 
-__all__ = ["Plan", "DetectorPlan", "AcquisitionPlan", "SamplePlan", "load_plan", "parse_plan",
+__all__ = ["Plan", "DetectorPlan", "AcquisitionPlan", "SamplePlan", "FrameSettings",
+           "load_plan", "parse_plan",
            "PLAN_KEYS", "plan_template"]
 
 # key -> description (from the schema)
@@ -81,6 +82,18 @@ class AcquisitionPlan:
 
 
 @dataclass(frozen=True)
+class FrameSettings:
+    """The read-out latency and reference frames of a plan: its own values, else the
+    beamline's defaults (the camera's latency; none without a camera)."""
+
+    latency_s: float
+    n_ref: int
+    ref_groups: int
+    n_dark: int
+    overhead_per_scan_s: float
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated scan plan. Lengths in metres, times in seconds, current in amperes."""
 
@@ -99,6 +112,18 @@ class Plan:
     target_fill: float = 0.8
     energy_grid_kev: tuple = (5.0, 400.0, 0.5)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def frame_settings(self) -> FrameSettings:
+        """Latency, flats, darks and overhead: the plan's, else the beamline's defaults."""
+        acq, defaults = self.acquisition, self.beamline.defaults
+
+        def pick(value, default):
+            return default if value is None else value
+        camera_latency = self.detector.camera.latency_s if self.detector is not None else 0.0
+        return FrameSettings(pick(acq.latency_s, camera_latency), pick(acq.n_ref, defaults.n_ref),
+                             pick(acq.ref_groups, defaults.ref_groups),
+                             pick(acq.n_dark, defaults.n_dark),
+                             pick(acq.overhead_per_scan_s, defaults.overhead_per_scan_s))
 
 
 def load_plan(path) -> Plan:

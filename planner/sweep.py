@@ -350,18 +350,13 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
 
     # broadcast over (filter, distance, time)
     t = spec.subframe_times_s[None, None, :]
-    defaults = plan.beamline.defaults
-    t_lat = (acq.latency_s if acq.latency_s is not None
-             else plan.detector.camera.latency_s if plan.detector is not None else 0.0)
-    frame = acq.subframes * (t + t_lat)
+    fs = plan.frame_settings()
+    frame = acq.subframes * (t + fs.latency_s)
     n_proj = geo["n_proj"][None, :, None]
     stages = geo["stages"][None, :, None]
     scans = 2 if acq.geometry == "quarter" else 1
-    n_ref = acq.n_ref if acq.n_ref is not None else defaults.n_ref
-    groups = acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups
-    n_dark = acq.n_dark if acq.n_dark is not None else defaults.n_dark
-    overhead = (acq.overhead_per_scan_s if acq.overhead_per_scan_s is not None
-                else defaults.overhead_per_scan_s)
+    n_ref, groups, n_dark = fs.n_ref, fs.ref_groups, fs.n_dark
+    overhead = fs.overhead_per_scan_s
     beam_on = n_proj * frame                                       # timing.scan_time
     total_s = (beam_on + (n_ref * groups + n_dark) * frame + overhead) * scans * stages
 
