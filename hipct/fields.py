@@ -5,6 +5,13 @@ and what is allowed: :func:`number` (finite, within bounds), :func:`whole` (an i
 written as one: ``2.7`` and ``.nan`` are refused), :func:`check_keys` (unknown keys, with
 the closest valid name), :func:`read_text` (a regular UTF-8 file of bounded size) and
 :func:`load_yaml` (safe YAML with duplicate keys refused and bounded nesting).
+
+The input files' schemas (pydantic models) are built from the field types here:
+:func:`Quantity` (through :func:`hipct.units.parse_quantity`), :func:`Number`, :func:`Whole`,
+:func:`Choice`, :func:`Text` and :func:`Items` validate with the helpers above, so each gives
+the same one-line message in every file; :class:`Schema` refuses unknown keys with the closest
+valid name; :func:`validate` turns the first problem into one :class:`PlanError` line naming
+the field's path; :func:`field_rows` lists the fields for the reference page.
 """
 
 from __future__ import annotations
