@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from hipct.errors import PlanError
 from hipct.fields import (Choice, FieldSpec, Items, Number, Quantity, Schema, Text, Whole,
@@ -217,3 +217,8 @@ class BeamlineModel(Schema):
         "air", validate_default=True,
         description="material between sample and screen (Beer-Lambert over the propagation "
                     "distance), or vacuum")
+
+    @field_validator("optics", "cameras", "scintillators", mode="before")
+    @classmethod
+    def _empty_table(cls, value):
+        return {} if value is None else value          # 'optics:' left empty: none

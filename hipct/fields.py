@@ -292,14 +292,17 @@ def Text(max_chars: int = 200):
                      FieldSpec("text", "", f"at most {max_chars} characters")]
 
 
-def Items(what: str, example: str):
+def Items(what: str, example: str, *, none_is_empty: bool = True):
     """A schema type: a list kept as written (its entries are parsed by the caller, e.g.
-    :func:`hipct.planner.layers.parse_layer`), or ``None``."""
-    def parse(value, name):
+    :func:`hipct.planner.layers.parse_layer`); ``None`` (``filters:`` left empty) is an empty
+    list, or stays ``None`` without ``none_is_empty``."""
+    def parse(value, info):
+        if value is None:
+            return [] if none_is_empty else None
         if not isinstance(value, list):
-            raise PlanError(f"{name}: expected a list, e.g. {example}")
+            raise PlanError(f"{info.field_name}: expected a list, e.g. {example}")
         return list(value)
-    return Annotated[list, checker(parse), FieldSpec("list", "", what)]
+    return Annotated[list, BeforeValidator(parse), FieldSpec("list", "", what)]
 
 
 class Schema(BaseModel):
@@ -327,6 +330,26 @@ class Schema(BaseModel):
                 hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
                 raise _Located(key, f"unknown key; {hint}")
         return data
+
+
+_EXPECTED = {"dict_type": "a mapping", "list_type": "a list", "tuple_type": "a list",
+             "string_type": "text", "bool_type": "true or false", "bool_parsing": "true or false",
+             "int_type": "a whole number", "float_type": "a number"}
+
+
+def _field_at(model, loc):
+    """The FieldInfo at ``loc`` (keys, list indices and mapping names) inside ``model``."""
+    info = None
+    for part in loc:
+        if model is None:
+            return None
+        hit = next((f for k, f in model.model_fields.items() if (f.alias or k) == part), None)
+        if hit is None:
+            continue                      # a list index or a NAME of a mapping of models
+        info = hit
+        models = _nested_model(hit.annotation)
+        model = models[1] if models else None
+    return info
 
 
 def _same_name(a: str, b: str) -> bool:
@@ -368,9 +391,14 @@ def validate(model: type[BaseModel], data, where: str = "", *, at: str = "",
             else:
                 loc = ()
         elif first["type"] == "missing":
-            text = "missing"
+            info = _field_at(model, loc)
+            text = f"missing; {info.description}" if info and info.description else "missing"
         else:
-            text = f"{first['msg'][0].lower()}{first['msg'][1:]}, got {first.get('input')!r}"
+            expected = _EXPECTED.get(first["type"])
+            shown = repr(first.get("input"))
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            text = (f"expected {expected}, got {shown}" if expected else
+                    f"{first['msg'][0].lower()}{first['msg'][1:]}, got {shown}")
         path = _path(((at,) if at else ()) + loc)
         prefix = f"{where}: " if where else ""
         if not path and not where:

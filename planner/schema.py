@@ -51,7 +51,8 @@ class DetectorModel(Schema):
     magnification: Number(0, 1e4, open_lo=True) | None = Field(
         None, description="the optic's magnification (a zoom optic: this or voxel_size)",
         **_extra(example=1, default_text="the optic's (a fixed optic)"))
-    roi: Items("[WIDTH, HEIGHT] in binned pixels", "[2048, 2048]") | None = Field(
+    roi: Items("[WIDTH, HEIGHT] in binned pixels", "[2048, 2048]",
+               none_is_empty=False) | None = Field(
         None, description="[WIDTH, HEIGHT] read out, in binned pixels",
         **_extra(example=[5056, 2960], default_text="the full sensor"))
 
