@@ -185,8 +185,8 @@ def load_yaml(text: str, what: str, path=None, *, error=PlanError):
 
 
 # --- typed schemas -------------------------------------------------------------------------
-# The file formats (plan, beamline, sweep) are pydantic models built from the annotated types
-# below. Each type validates with the helpers above (or hipct.units.parse_quantity), so a bad
+# The input schemas (plan, beamline, sweep, simulate options, reconstruction parameters) are
+# pydantic models built from the annotated types below. Each type validates with the helpers above (or hipct.units.parse_quantity), so a bad
 # value gives the same one-line message wherever it is written, and carries a FieldSpec that
 # the reference page and the plan template read.
 
