@@ -2,7 +2,9 @@
 
 The built-in beamlines live beside this file (``bm18.yaml``, ``bm05.yaml``); a plan may
 instead name its own file (``beamline: ./my_lab_source.yaml``). Every quantity is a string
-with a unit; hardware is looked up case-insensitively, by name or alias.
+with a unit; a file is validated by its schema (:class:`~.schema.BeamlineModel`: unknown keys
+refused with the closest valid name); hardware is looked up case-insensitively, by name or
+alias.
 """
 
 from __future__ import annotations

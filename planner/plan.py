@@ -1,9 +1,11 @@
 """The scan plan: a validated, typed description of one acquisition.
 
 A plan is written in YAML (see ``examples/bm18_hemisphere_overview.yaml``); :func:`load_plan`
-reads a file, :func:`parse_plan` a mapping. Every field is checked here, at the entry point,
-with errors naming the field and what it allows; the physics downstream assumes valid input.
-Unknown keys are errors that suggest the closest valid key.
+reads a file, :func:`parse_plan` a mapping. Every field is checked at this entry point: its
+type, unit and range by the schema (:class:`~hipct.planner.schema.PlanModel`), then here what
+depends on the beamline (hardware names, filters, its defaults) and on other fields; errors
+name the field and what it allows, and unknown keys suggest the closest valid key. The
+physics downstream assumes valid input.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from .schema import (E_GRID_MAX_POINTS, SCAN_RANGE_MAX_DEG, AcquisitionModel, De
 from .schema import plan_template as _template
 
 __all__ = ["Plan", "DetectorPlan", "AcquisitionPlan", "SamplePlan", "FrameSettings",
-           "load_plan", "parse_plan",
-           "PLAN_KEYS", "plan_template"]
+           "load_plan", "parse_plan", "PLAN_KEYS", "plan_template"]
 
 # key -> description (from the schema)
 PLAN_KEYS = {(f.alias or k): f.description for k, f in PlanModel.model_fields.items()}
