@@ -2,7 +2,9 @@
 
 The built-in beamlines live beside this file (``bm18.yaml``, ``bm05.yaml``); a plan may
 instead name its own file (``beamline: ./my_lab_source.yaml``). Every quantity is a string
-with a unit; hardware is looked up case-insensitively, by name or alias.
+with a unit; a file is validated by its schema (:class:`~.schema.BeamlineModel`: unknown keys
+refused with the closest valid name); hardware is looked up case-insensitively, by name or
+alias.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from importlib import resources
 from pathlib import Path
 
 from hipct.errors import BeamlineError, PlanError
-from hipct.fields import check_keys, load_yaml, number, read_yaml, whole
-from hipct.units import length_m, parse_quantity, time_s, to_float
+from hipct.fields import load_yaml, read_yaml, validate
+from hipct.units import length_m
+
+from .schema import AcquisitionDefaultsModel, BeamlineModel, MonochromaticSourceModel
 
 __all__ = ["Source", "Optic", "Camera", "ScintillatorType", "Screen", "AcquisitionDefaults",
            "Beamline", "load_beamline", "builtin_beamlines"]
@@ -131,13 +135,14 @@ class Screen:
 
 @dataclass(frozen=True)
 class AcquisitionDefaults:
-    """Beamline habits used where a plan is silent."""
+    """Beamline habits used where a plan is silent (defaults:
+    :class:`~.schema.AcquisitionDefaultsModel`)."""
 
-    n_ref: int = 101
-    ref_groups: int = 2
-    n_dark: int = 20
-    overhead_per_scan_s: float = 120.0
-    vertical_step_m: float = 5e-3
+    n_ref: int
+    ref_groups: int
+    n_dark: int
+    overhead_per_scan_s: float
+    vertical_step_m: float
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,8 @@ class Beamline:
     optics: dict = field(default_factory=dict)
     cameras: dict = field(default_factory=dict)
     scintillators: dict = field(default_factory=dict)
-    defaults: AcquisitionDefaults = AcquisitionDefaults()
+    defaults: AcquisitionDefaults = field(
+        default_factory=lambda: _defaults(AcquisitionDefaultsModel()))
     _aliases: dict = field(default_factory=dict, repr=False)
     rod_filters: tuple | None = None  # (rod diameter, beam height at the filters) in m
     propagation_medium: str | None = "air"  # between sample and screen; None: vacuum
@@ -224,211 +230,76 @@ def load_beamline(name_or_path: str) -> Beamline:
     return _build(data, where)
 
 
-_TOP_KEYS = ("name", "facility", "source", "beamline_filters", "filter_materials", "optics",
-             "cameras", "scintillators", "acquisition_defaults", "optics_transmission",
-             "rod_filters", "propagation_medium")
-_SOURCE_KEYS = ("type", "field", "electron_energy", "ring_current", "source_size",
-                "source_to_sample", "energy", "flux", "beam_size")
-_OPTIC_KEYS = ("type", "magnification", "na", "f_number", "transmission", "aliases")
-_CAMERA_KEYS = ("format", "pixel_size", "full_well", "read_noise", "bit_depth",
-                "quantum_efficiency", "binning", "latency", "binned_bit_depth", "aliases")
-_SCINT_KEYS = ("formula", "density", "light_yield", "refractive_index", "aliases")
-_DEFAULT_KEYS = ("n_ref", "ref_groups", "n_dark", "overhead_per_scan",
-                 "vertical_step")
-
-
-def _aliases(entry: dict, name, ctx: str) -> list:
-    extra = entry.get("aliases") or []
-    if not isinstance(extra, list) or not all(isinstance(a, (str, int, float)) for a in extra):
-        raise BeamlineError(f"{ctx}.aliases: expected a list of names, got {extra!r}")
-    return [str(name), *map(str, extra)]
-
-
-def _table(d: dict, key: str, where: str) -> dict:
-    table = d.get(key) or {}
-    if not isinstance(table, dict):
-        raise BeamlineError(f"beamline {where}: {key}: expected a mapping of name: {{...}}, "
-                            f"got {type(table).__name__}")
-    return table
-
-
 def _build(d: dict, where: str) -> Beamline:
-    """Validate a beamline mapping: known keys only, finite numbers in physical bounds."""
-    from hipct.physics.layers import parse_layer  # planner imports beamlines lazily too
+    """Validate a beamline mapping (:class:`~.schema.BeamlineModel`: known keys only, finite
+    numbers in physical bounds) and build the hardware objects."""
+    from hipct.physics.layers import parse_layer
 
-    err = BeamlineError
-    check_keys(d, _TOP_KEYS, f"beamline {where}", error=err)
-
-    def req(mapping, key, ctx):
-        if key not in mapping:
-            raise BeamlineError(f"beamline {where}: missing '{ctx}{key}'")
-        return mapping[key]
-
-    s = req(d, "source", "")
-    ctx = f"beamline {where}: source"
-    check_keys(s, _SOURCE_KEYS, ctx, error=err)
-    stype = s.get("type", "bending_magnet")
-    if stype == "bending_magnet":
-        size = s.get("source_size", {}) or {}
-        check_keys(size, ("horizontal", "vertical"), f"{ctx}.source_size", error=err)
-        src = Source(
-            type=stype,
-            source_to_sample_m=length_m(req(s, "source_to_sample", "source."),
-                                        f"{ctx}.source_to_sample", bounds=(0.01, 10_000, "m")),
-            field_t=to_float(parse_quantity(req(s, "field", "source."), "magnetic_field",
-                                            f"{ctx}.field", bounds=(1e-3, 20, "T")), "T"),
-            electron_energy_gev=to_float(parse_quantity(
-                s.get("electron_energy", "6 GeV"), "energy", f"{ctx}.electron_energy",
-                bounds=(0.1, 20, "GeV")), "GeV"),
-            ring_current_a=to_float(parse_quantity(s.get("ring_current", "200 mA"), "current",
-                                                   f"{ctx}.ring_current",
-                                                   bounds=(None, 1, "A")), "A"),
-            size_rms_h_m=length_m(size.get("horizontal", "0 um"),
-                                  f"{ctx}.source_size.horizontal", allow_zero=True,
-                                  bounds=(0, 0.01, "m")),
-            size_rms_v_m=length_m(size.get("vertical", "0 um"),
-                                  f"{ctx}.source_size.vertical", allow_zero=True,
-                                  bounds=(0, 0.01, "m")),
-        )
-    elif stype == "monochromatic":
-        src = parse_monochromatic(s, ctx)
+    ctx = f"beamline {where}"
+    m = validate(BeamlineModel, d, ctx, error=BeamlineError)
+    s = m.source
+    if s.type == "bending_magnet":
+        for key in ("source_to_sample", "field"):
+            if getattr(s, key) is None:
+                raise BeamlineError(f"{ctx}: missing 'source.{key}'")
+        src = Source(type=s.type, source_to_sample_m=s.source_to_sample, field_t=s.field,
+                     electron_energy_gev=s.electron_energy, ring_current_a=s.ring_current,
+                     size_rms_h_m=s.source_size.horizontal, size_rms_v_m=s.source_size.vertical)
     else:
-        raise BeamlineError(f"{ctx}.type: {stype!r} is not allowed; use bending_magnet or "
-                            f"monochromatic")
-    bl_filters = d.get("beamline_filters") or []
-    if not isinstance(bl_filters, list):
-        raise BeamlineError(f"beamline {where}: beamline_filters: expected a list")
-    rods = d.get("rod_filters")
-    rod_filters = None
-    if rods is not None:
-        if not isinstance(rods, dict) or set(rods) - {"diameter", "beam_height"}:
-            raise BeamlineError(f"beamline {where}: rod_filters: expected {{diameter, "
-                                f"beam_height}}, e.g. {{diameter: 4 mm, beam_height: 2.2 mm}}")
-        rod_filters = (length_m(req(rods, "diameter", "rod_filters."),
-                                f"beamline {where}: rod_filters.diameter",
-                                bounds=(1e-6, 1, "m")),
-                       length_m(req(rods, "beam_height", "rod_filters."),
-                                f"beamline {where}: rod_filters.beam_height",
-                                bounds=(1e-6, 1, "m")))
-    filters = tuple(parse_layer(f, f"beamline {where}: beamline_filters[{i}]", rod_filters)
-                    for i, f in enumerate(bl_filters))
+        src = _monochromatic(s, f"{ctx}: source")
+    rod_filters = (None if m.rod_filters is None else
+                   (m.rod_filters.diameter, m.rod_filters.beam_height))
+    filters = tuple(parse_layer(f, f"{ctx}: beamline_filters[{i}]", rod_filters)
+                    for i, f in enumerate(m.beamline_filters))
     optics, cameras, scints = {}, {}, {}
     aliases = {"optics": {}, "cameras": {}, "scintillators": {}}
-    throughput = number(d.get("optics_transmission", 1.0), f"beamline {where}: "
-                        f"optics_transmission", 0, 1, open_lo=True, error=err)
-    for name, o in _table(d, "optics", where).items():
-        octx = f"beamline {where}: optics.{name}"
-        check_keys(o, _OPTIC_KEYS, octx, error=err)
-        mag = req(o, "magnification", f"optics.{name}.")
-        if isinstance(mag, (list, tuple)):
-            if len(mag) != 2:
-                raise BeamlineError(f"{octx}.magnification: expected M or [MIN, MAX], got {mag!r}")
-            lo, hi = mag
-        else:
-            lo = hi = mag
-        lo = number(lo, f"{octx}.magnification", 0, 1e4, open_lo=True, error=err)
-        hi = number(hi, f"{octx}.magnification", lo, 1e4, error=err)
-        otype = o.get("type", "fixed")
-        if otype not in ("fixed", "zoom"):
-            raise BeamlineError(f"{octx}.type: {otype!r} is not allowed; use fixed or zoom")
-        f_number = o.get("f_number")
-        optics[name] = Optic(str(name), otype, lo, hi,
-                             number(o.get("na", 0.1), f"{octx}.na", 0, 1.6, open_lo=True,
-                                    error=err),
-                             None if f_number is None else
-                             number(f_number, f"{octx}.f_number", 0.5, 100, error=err),
-                             number(o.get("transmission", throughput), f"{octx}.transmission",
-                                    0, 1, open_lo=True, error=err))
-        for a in _aliases(o, name, octx):
-            aliases["optics"][_norm(a)] = name
-    for name, c in _table(d, "cameras", where).items():
-        cctx = f"beamline {where}: cameras.{name}"
-        check_keys(c, _CAMERA_KEYS, cctx, error=err)
-        fmt = req(c, "format", f"cameras.{name}.")
-        if not isinstance(fmt, (list, tuple)) or len(fmt) != 2:
-            raise BeamlineError(f"{cctx}.format: expected [WIDTH, HEIGHT] in pixels, got {fmt!r}")
-        nx, ny = (whole(v, f"{cctx}.format", 1, 100_000, error=err) for v in fmt)
-        binning = c.get("binning", [1, 2, 4])
-        if not isinstance(binning, list) or not binning:
-            raise BeamlineError(f"{cctx}.binning: expected a list such as [1, 2, 4]")
-        binned_bits = c.get("binned_bit_depth")
-        cameras[name] = Camera(
-            str(name), nx, ny,
-            length_m(req(c, "pixel_size", f"cameras.{name}."), f"{cctx}.pixel_size",
-                     bounds=(1e-7, 1e-3, "m")),
-            number(c.get("full_well", 30000), f"{cctx}.full_well", 1, 1e9, error=err),
-            number(c.get("read_noise", 1.5), f"{cctx}.read_noise", 0, 1e5, error=err),
-            whole(c.get("bit_depth", 16), f"{cctx}.bit_depth", 1, 32, error=err),
-            number(c.get("quantum_efficiency", 0.7), f"{cctx}.quantum_efficiency", 0, 1,
-                   open_lo=True, error=err),
-            tuple(whole(b, f"{cctx}.binning", 1, 64, error=err) for b in binning),
-            time_s(c.get("latency", "0 s"), f"{cctx}.latency", allow_zero=True,
-                   bounds=(0, 60, "s")),
-            None if binned_bits is None else
-            whole(binned_bits, f"{cctx}.binned_bit_depth", 1, 64, error=err))
-        for a in _aliases(c, name, cctx):
-            aliases["cameras"][_norm(a)] = name
-    for name, sc in _table(d, "scintillators", where).items():
-        sctx = f"beamline {where}: scintillators.{name}"
-        check_keys(sc, _SCINT_KEYS, sctx, error=err)
-        formula = req(sc, "formula", f"scintillators.{name}.")
-        if not isinstance(formula, str):
-            raise BeamlineError(f"{sctx}.formula: expected a chemical formula, got {formula!r}")
-        scints[name] = ScintillatorType(
-            str(name), formula,
-            to_float(parse_quantity(req(sc, "density", f"scintillators.{name}."), "density",
-                                    f"{sctx}.density", bounds=(0.01, 30, "g/cm^3")), "g/cm^3"),
-            number(sc.get("light_yield", 20000), f"{sctx}.light_yield", 0, 1e6, open_lo=True,
-                   error=err),
-            number(sc.get("refractive_index", 1.8), f"{sctx}.refractive_index", 1, 5,
-                   error=err))
-        for a in _aliases(sc, name, sctx):
-            aliases["scintillators"][_norm(a)] = name
-    a = d.get("acquisition_defaults") or {}
-    actx = f"beamline {where}: acquisition_defaults"
-    check_keys(a, _DEFAULT_KEYS, actx, error=err)
-    defaults = AcquisitionDefaults(
-        n_ref=whole(a.get("n_ref", 101), f"{actx}.n_ref", 0, 100_000, error=err),
-        ref_groups=whole(a.get("ref_groups", 2), f"{actx}.ref_groups", 0, 10_000, error=err),
-        n_dark=whole(a.get("n_dark", 20), f"{actx}.n_dark", 0, 100_000, error=err),
-        overhead_per_scan_s=time_s(a.get("overhead_per_scan", "120 s"),
-                                   f"{actx}.overhead_per_scan", allow_zero=True,
-                                   bounds=(0, 86400, "s")),
-        vertical_step_m=length_m(a.get("vertical_step", "5 mm"), f"{actx}.vertical_step",
-                                 bounds=(1e-7, 10, "m")))
-    medium = d.get("propagation_medium", "air")
-    if medium is not None and not isinstance(medium, str):
-        raise BeamlineError(f"beamline {where}: propagation_medium: expected a material name "
-                            f"(e.g. air) or vacuum, got {medium!r}")
-    if medium is not None and medium.strip().lower() in ("vacuum", "none", ""):
-        medium = None
+    for name, o in m.optics.items():
+        lo, hi = o.magnification
+        optics[name] = Optic(str(name), o.type, lo, hi, o.na, o.f_number,
+                             m.optics_transmission if o.transmission is None else o.transmission)
+    for name, c in m.cameras.items():
+        cameras[name] = Camera(str(name), c.format[0], c.format[1], c.pixel_size, c.full_well,
+                               c.read_noise, c.bit_depth, c.quantum_efficiency, c.binning,
+                               c.latency, c.binned_bit_depth)
+    for name, sc in m.scintillators.items():
+        scints[name] = ScintillatorType(str(name), sc.formula, sc.density, sc.light_yield,
+                                        sc.refractive_index)
+    for table, entries in (("optics", m.optics), ("cameras", m.cameras),
+                           ("scintillators", m.scintillators)):
+        for name, entry in entries.items():
+            for a in (str(name), *entry.aliases):
+                aliases[table][_norm(a)] = name
+    defaults = _defaults(m.acquisition_defaults)
+    medium = m.propagation_medium
     if medium is not None:
         from hipct.physics.materials import resolve_material
-        resolve_material(medium, field=f"beamline {where}: propagation_medium")
-    name = d.get("name", where)
-    if not isinstance(name, (str, int, float)) or isinstance(name, bool):
-        raise BeamlineError(f"beamline {where}: name: expected text, got {name!r}")
-    return Beamline(str(name), src, filters, optics, cameras, scints, defaults, aliases,
+        resolve_material(medium, field=f"{ctx}: propagation_medium")
+    return Beamline(m.name or where, src, filters, optics, cameras, scints, defaults, aliases,
                     rod_filters, medium)
 
 
-def parse_monochromatic(s: dict, ctx: str) -> Source:
-    """Parse ``{type: monochromatic, energy, flux, beam_size: 'W x H', source_to_sample}``."""
+def _defaults(a: AcquisitionDefaultsModel) -> AcquisitionDefaults:
+    return AcquisitionDefaults(n_ref=a.n_ref, ref_groups=a.ref_groups, n_dark=a.n_dark,
+                               overhead_per_scan_s=a.overhead_per_scan,
+                               vertical_step_m=a.vertical_step)
+
+
+def _monochromatic(s: MonochromaticSourceModel, ctx: str) -> Source:
     for key in ("energy", "flux", "beam_size"):
-        if key not in s:
+        if getattr(s, key) is None:
             raise PlanError(f"{ctx}.{key}: missing (a monochromatic source needs energy, flux "
                             f"and beam_size, e.g. beam_size: 1 mm x 1 mm)")
-    energy = to_float(parse_quantity(s["energy"], "energy", f"{ctx}.energy",
-                                     bounds=(1, 800, "keV")), "keV")
-    flux = to_float(parse_quantity(s["flux"], "frequency", f"{ctx}.flux",
-                                   bounds=(None, 1e20, "1/s")), "1/s")
-    parts = re.split(r"\s*[x×]\s*(?=[\d.])", str(s["beam_size"]).strip())
+    parts = re.split(r"\s*[x×]\s*(?=[\d.])", s.beam_size.strip())
     if len(parts) != 2:
-        raise PlanError(f"{ctx}.beam_size: {s['beam_size']!r}; write 'WIDTH x HEIGHT', "
+        raise PlanError(f"{ctx}.beam_size: {s.beam_size!r}; write 'WIDTH x HEIGHT', "
                         f"e.g. '1 mm x 1 mm'")
     w, h = (length_m(p, f"{ctx}.beam_size", bounds=(1e-7, 1, "m")) * 1e3 for p in parts)
-    dist = s.get("source_to_sample", "50 m")
-    return Source(type="monochromatic",
-                  source_to_sample_m=length_m(dist, f"{ctx}.source_to_sample",
-                                              bounds=(0.01, 10_000, "m")),
-                  energy_kev=energy, flux_per_s=flux, beam_area_mm2=w * h)
+    z1 = 50.0 if s.source_to_sample is None else s.source_to_sample
+    return Source(type="monochromatic", source_to_sample_m=z1, energy_kev=s.energy,
+                  flux_per_s=s.flux, beam_area_mm2=w * h)
+
+
+def parse_monochromatic(s: dict, ctx: str) -> Source:
+    """Parse ``{type: monochromatic, energy, flux, beam_size: 'W x H', source_to_sample}``
+    (:class:`~.schema.MonochromaticSourceModel`)."""
+    return _monochromatic(validate(MonochromaticSourceModel, s, ctx), ctx)

@@ -166,6 +166,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from hipct.cli_simulate import add_parsers
     add_parsers(sub)
+
+    sc = sub.add_parser(
+        "schema", help="print the reference of every field of the input files",
+        description="Print the reference of the plan, beamline, sweep, simulate and "
+                    "reconstruction fields (type, unit, allowed range, default, meaning), "
+                    "generated from the schemas that validate them (docs/reference.md).")
+    sc.add_argument("--markdown", action="store_true", help="as Markdown (the default)")
     return parser
 
 
@@ -439,6 +446,10 @@ def main(argv=None) -> int:
         if args.command == "compare":
             from hipct.cli_simulate import cmd_compare
             return cmd_compare(args)
+        if args.command == "schema":
+            from hipct.schema_doc import reference_markdown
+            print(reference_markdown(), end="")
+            return 0
     except HipctError as exc:
         print(f"hipct: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from hipct.errors import HipctError, HipctWarning
+from hipct.simulate_defaults import DEFAULTS
 
 __all__ = ["add_parsers", "cmd_simulate", "cmd_compare"]
 
@@ -34,32 +35,36 @@ def add_parsers(sub) -> None:
     s.add_argument("plan", nargs="?", help="plan YAML file (see examples/)")
     s.add_argument("-o", "--output", required=True,
                    help="output NXtomo file (e.g. raw.nx); with --phantom a folder")
-    s.add_argument("--width", type=int, default=128,
-                   help="detector columns simulated (binned pixels; default 128)")
-    s.add_argument("--rows", type=int, default=8, help="detector rows simulated (default 8)")
+    s.add_argument("--width", type=int, default=DEFAULTS["width"],
+                   help=f"detector columns simulated (binned pixels; default {DEFAULTS['width']})")
+    s.add_argument("--rows", type=int, default=DEFAULTS["rows"],
+                   help=f"detector rows simulated (default {DEFAULTS['rows']})")
     s.add_argument("--projections", type=int,
                    help="projections (default: the planner's rule for the simulated width)")
     s.add_argument("--geometry", choices=["full", "half", "quarter"],
                    help="full (180°, axis centred) or half (360°, axis near the edge); "
                         "default: the plan's (quarter is simulated as half); with --phantom "
                         "also quarter (two 360° rotations; default full)")
-    s.add_argument("--energy-bins", type=int, default=8,
-                   help="energy bins of equal detected signal (default 8)")
-    s.add_argument("--oversample", type=int, default=2,
-                   help="sub-samples per pixel for projection and propagation (default 2)")
-    s.add_argument("--exposure-scale", type=float, default=1.0,
-                   help="scale the plan's sub-frame time: counts and dose (default 1)")
-    s.add_argument("--blur", default="0 um",
+    s.add_argument("--energy-bins", type=int, default=DEFAULTS["energy_bins"],
+                   help=f"energy bins of equal detected signal (default {DEFAULTS['energy_bins']})")
+    s.add_argument("--oversample", type=int, default=DEFAULTS["oversample"],
+                   help="sub-samples per pixel for projection and propagation "
+                        f"(default {DEFAULTS['oversample']})")
+    s.add_argument("--exposure-scale", type=float, default=DEFAULTS["exposure_scale"],
+                   help="scale the plan's sub-frame time: counts and dose "
+                        f"(default {DEFAULTS['exposure_scale']:g})")
+    s.add_argument("--blur", default=DEFAULTS["blur"],
                    help="extra Gaussian detector blur, FWHM at the sample (e.g. '2 um')")
     s.add_argument("--extruded", action="store_true",
                    help="phantom features as vertical columns (exact for a few rows under "
                         "strong phase retrieval)")
-    s.add_argument("--flats", type=int, default=20,
-                   help="flat fields recorded (default 20; a beamline takes about 2 × 101: "
-                        "more flats, weaker rings)")
+    s.add_argument("--flats", type=int, default=DEFAULTS["flats"],
+                   help=f"flat fields recorded (default {DEFAULTS['flats']}; a beamline takes "
+                        "about 2 × 101: more flats, weaker rings)")
     s.add_argument("--no-noise", action="store_true", help="noise-free frames (float32)")
-    s.add_argument("--seed", type=int, default=0, help="noise seed")
-    s.add_argument("--phantom-seed", type=int, default=0, help="phantom layout seed")
+    s.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="noise seed")
+    s.add_argument("--phantom-seed", type=int, default=DEFAULTS["phantom_seed"],
+                   help="phantom layout seed")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -67,18 +72,21 @@ def add_parsers(sub) -> None:
     g.add_argument("--phantom", metavar="PHANTOM.yaml",
                    help="ellipsoids and cylinders in mm with mu in 1/cm (see "
                         "examples/phantom_campaign.yaml); replaces the plan")
-    g.add_argument("--pixel-size", default="10 um",
-                   help="pixel size at the sample (default '10 um'; number: um)")
-    g.add_argument("--position", default="0,0,0", metavar="Z,Y,X",
+    g.add_argument("--pixel-size", default=DEFAULTS["pixel_size"],
+                   help=f"pixel size at the sample (default '{DEFAULTS['pixel_size']}'; "
+                        "number: um)")
+    g.add_argument("--position", default=DEFAULTS["position"], metavar="Z,Y,X",
                    help="stage position (mm) of the first stage: z the height imaged at the "
                         "detector's middle row (larger is higher), x,y the sample point on the "
-                        "rotation axis (default 0,0,0; write --position=-0.1,0,0 when the "
-                        "first value is negative)")
-    g.add_argument("--stages", type=int, default=1, help="z-series stages (default 1)")
-    g.add_argument("--z-step", default="0 mm",
+                        f"rotation axis (default {DEFAULTS['position']}; write "
+                        "--position=-0.1,0,0 when the first value is negative)")
+    g.add_argument("--stages", type=int, default=DEFAULTS["stages"],
+                   help=f"z-series stages (default {DEFAULTS['stages']})")
+    g.add_argument("--z-step", default=DEFAULTS["z_step"],
                    help="height between stages, downwards (e.g. '0.1 mm'; number: mm)")
-    g.add_argument("--overlap", type=int, default=8,
-                   help="columns shared by the fields of half/quarter acquisition (default 8)")
+    g.add_argument("--overlap", type=int, default=DEFAULTS["overlap"],
+                   help="columns shared by the fields of half/quarter acquisition "
+                        f"(default {DEFAULTS['overlap']})")
 
     c = sub.add_parser(
         "compare", help="compare plans side by side (e.g. excised block vs intact organ)",
@@ -104,23 +112,6 @@ def add_parsers(sub) -> None:
     c.add_argument("--plot", metavar="DIR", help="write comparison figures (PNG) into DIR")
 
 
-def _blur_um(text: str) -> float:
-    from hipct.units import length_m
-    return length_m(text, "--blur", allow_zero=True, bounds=(0, 1e-3, "m")) * 1e6
-
-
-def _check_frame_options(args) -> None:
-    """Bounds of the options both kinds of simulation share (one line, exit 2, when out)."""
-    from hipct.fields import whole
-    whole(args.width, "--width", 8, 4096)
-    whole(args.rows, "--rows", 1, 512)
-    if args.projections is not None:
-        whole(args.projections, "--projections", 2, 20_000)
-    whole(args.oversample, "--oversample", 1, 8)
-    whole(args.flats, "--flats", 1, 2000)
-    whole(args.seed, "--seed", 0, 2**32 - 1)
-
-
 def cmd_simulate(args) -> int:
     if args.phantom:
         return _cmd_campaign(args)
@@ -132,7 +123,6 @@ def cmd_simulate(args) -> int:
     from hipct.planner.plan import load_plan
     from hipct.simulation.simulate import SimConfig, Simulation, simulate_to_nxtomo
 
-    from hipct.fields import number, whole
     out = Path(args.output)
     if not str(args.output).strip() or out.is_dir() or not out.name or out.name in (".", ".."):
         raise HipctError(f"--output: {args.output!r} is a folder; give a file, e.g. -o raw.nx")
@@ -140,14 +130,12 @@ def cmd_simulate(args) -> int:
         raise HipctError(f"--output: {out} exists and is not a regular file")
     if out.exists() and not args.overwrite:
         raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
-    _check_frame_options(args)
-    whole(args.energy_bins, "--energy-bins", 1, 64)
-    number(args.exposure_scale, "--exposure-scale", 0, 1e6, open_lo=True)
-    whole(args.phantom_seed, "--phantom-seed", 0, 2**32 - 1)
+    from hipct.simulate_options import options
+    opts = options(args)
     plan = load_plan(args.plan)
     cfg = SimConfig(width=args.width, rows=args.rows, projections=args.projections,
                     oversample=args.oversample, energy_bins=args.energy_bins,
-                    exposure_scale=args.exposure_scale, extra_blur_um=_blur_um(args.blur),
+                    exposure_scale=args.exposure_scale, extra_blur_um=opts.blur * 1e6,
                     noise=not args.no_noise, seed=args.seed, phantom_seed=args.phantom_seed,
                     geometry=args.geometry, extruded=args.extruded, n_flats=args.flats)
     sim = Simulation(plan, cfg)
@@ -172,25 +160,23 @@ def _cmd_campaign(args) -> int:
     import shutil
 
     from hipct.cli_common import dumps_json, parse_floats
-    from hipct.fields import whole
     from hipct.files import write_text_atomic
     from hipct.reconstruction.io.output_guard import (MARKER, OutputLock, check_output_path,
                                                       read_marker, recover, swap_into_place,
                                                       write_marker)
     from hipct.simulation.campaign import (acquisition_columns, load_phantom,
                                                           simulate_campaign)
-    from hipct.units import length_m
 
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
     out = check_output_path(args.output)
-    _check_frame_options(args)
-    whole(args.stages, "--stages", 1, 200)
-    whole(args.overlap, "--overlap", 0, args.width // 2)
+    from hipct.simulate_options import options
+    opts = options(args)
+    if opts.overlap > opts.width // 2:
+        raise HipctError(f"--overlap: {opts.overlap} is out of range; allowed: from 0 to "
+                         f"{opts.width // 2} (half of --width)")
     phantom = load_phantom(args.phantom)
-    px = length_m(args.pixel_size, "--pixel-size", default_unit="um", bounds=(1e-8, 1e-3, "m"))
-    step = length_m(args.z_step, "--z-step", default_unit="mm", allow_zero=True,
-                    bounds=(0, 1, "m"))
+    px, step = opts.pixel_size, opts.z_step
     if args.stages > 1 and not step > 0:
         raise HipctError("--z-step: several --stages need a step > 0, e.g. '0.1 mm'")
     z0, y0, x0 = (v * 1e-3 for v in parse_floats(args.position, 3, "--position"))

@@ -114,7 +114,7 @@ def parse_quantity(value, kind: str, field: str, *, default_unit: str | None = N
                                 f"'{value} {_EXAMPLE_UNIT[kind]}'")
             q = Q_(q.magnitude, default_unit)
     else:
-        raise PlanError(f"{field}: expected a {kind} such as '1 {_EXAMPLE_UNIT[kind]}', "
+        raise PlanError(f"{field}: expected {_article(kind)} such as '1 {_EXAMPLE_UNIT[kind]}', "
                         f"got {type(value).__name__}")
     if not q.check(_DIMENSIONS[kind]):
         raise PlanError(f"{field}: {value!r} is a {_describe(q)}, expected {_article(kind)} "

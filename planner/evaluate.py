@@ -286,14 +286,11 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
         raise PlanError("acquisition.subframe_time: missing, e.g. '12 ms' (it defaults to the "
                         "target fill only with a detector and voxel size that receive signal)")
     # latency: the camera's read-out dead time (no camera, no read-out: a dose-only plan)
-    t_lat = (acq.latency_s if acq.latency_s is not None
-             else d.camera.latency_s if d is not None else 0.0)
+    fs = plan.frame_settings()
+    t_lat = fs.latency_s
     times = scan_time(helical["frames"] if helical else n_proj, acq.subframes, t_sub, t_lat,
-                      n_ref=acq.n_ref if acq.n_ref is not None else defaults.n_ref,
-                      ref_groups=acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups,
-                      n_dark=acq.n_dark if acq.n_dark is not None else defaults.n_dark,
-                      overhead_s=(acq.overhead_per_scan_s if acq.overhead_per_scan_s is not None
-                                  else defaults.overhead_per_scan_s),
+                      n_ref=fs.n_ref, ref_groups=fs.ref_groups, n_dark=fs.n_dark,
+                      overhead_s=fs.overhead_per_scan_s,
                       scans_per_stage=scans_per_stage, stages=stages)
     v["scan_time_s"] = times.total_s
     v["scan_time_h"] = times.total_s / 3600.0

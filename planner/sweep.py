@@ -41,7 +41,7 @@ from itertools import product
 import numpy as np
 
 from hipct.errors import PlanError
-from hipct.fields import check_keys, whole
+from hipct.fields import validate
 from hipct.physics.layers import parse_layer
 from hipct.physics.materials import delta_beta as material_delta_beta
 from hipct.physics.propagation import paganin_length_m
@@ -49,6 +49,7 @@ from hipct.physics.propagation import paganin_length_m
 from .evaluate import evaluate
 from .geometry import paganin_blur_fwhm_m, wavelength_m
 from .plan import Plan
+from .schema import AxisRangeModel, FilterGridModel, SweepModel
 
 __all__ = ["SweepSpec", "SweepResult", "parse_sweep", "sweep", "paganin_noise_factor",
            "tomographic_cnr", "noise_integral", "GOALS"]
@@ -76,26 +77,21 @@ class SweepSpec:
 
 
 def _axis(spec, field: str, parse) -> np.ndarray:
-    """A list of values, or ``{from, to, num, spacing: linear|log}``."""
+    """A list of values, one value, or ``{from, to, num, spacing: linear|log}``
+    (:class:`~.schema.AxisRangeModel`)."""
     if isinstance(spec, dict):
         missing = [k for k in ("from", "to", "num") if k not in spec]
         if missing:
             raise PlanError(f"{field}: missing {', '.join(missing)}; expected "
                             "{from: A, to: B, num: N, spacing: linear|log} or a list")
-        lo, hi = parse(spec["from"], f"{field}.from"), parse(spec["to"], f"{field}.to")
-        unknown = set(spec) - {"from", "to", "num", "spacing"}
-        if unknown:
-            check_keys(spec, ("from", "to", "num", "spacing"), field)
-        num = whole(spec["num"], f"{field}.num", 1, MAX_AXIS)
-        spacing = spec.get("spacing", "linear")
-        if spacing == "log":
+        r = validate(AxisRangeModel, spec, at=field)
+        lo, hi = parse(r.from_, f"{field}.from"), parse(r.to, f"{field}.to")
+        if r.spacing == "log":
             if not (lo > 0 and hi > 0):
                 raise PlanError(f"{field}: log spacing needs from and to > 0, got "
                                 f"{spec['from']!r} and {spec['to']!r}")
-            return np.geomspace(lo, hi, num)
-        if spacing != "linear":
-            raise PlanError(f"{field}.spacing: {spacing!r}; allowed: linear, log")
-        return np.linspace(lo, hi, num)
+            return np.geomspace(lo, hi, r.num)
+        return np.linspace(lo, hi, r.num)
     if isinstance(spec, (list, tuple)) and spec:
         if len(spec) > MAX_AXIS:
             raise PlanError(f"{field}: {len(spec)} values; at most {MAX_AXIS} allowed")
@@ -109,17 +105,13 @@ def _filter_sets(spec, rod_defaults=None) -> list:
     ``rod_defaults``: the beamline's rod diameter and beam height at the filters (m).
     """
     if isinstance(spec, dict):
-        unknown = set(spec) - {"base", "grid"}
-        if unknown:
-            raise PlanError(f"sweep filters: unknown key(s) {', '.join(sorted(unknown))}; "
-                            "allowed: base, grid")
-        base_spec = spec.get("base") or []
-        if not isinstance(base_spec, list):
-            raise PlanError("sweep filters.base: expected a list of filters")
+        if not isinstance(spec.get("grid"), dict) or not spec["grid"]:
+            raise PlanError("sweep filters.grid: expected {MATERIAL: [thickness, ...]}")
+        g = validate(FilterGridModel, spec, at="filters")
         base = [parse_layer(f, f"filters.base[{i}]", rod_defaults)
-                for i, f in enumerate(base_spec)]
-        grid = spec.get("grid") or {}
-        if not isinstance(grid, dict) or not grid:
+                for i, f in enumerate(g.base)]
+        grid = g.grid
+        if not grid:
             raise PlanError("sweep filters.grid: expected {MATERIAL: [thickness, ...]}")
         names = list(grid)
         options = []
@@ -162,7 +154,8 @@ def _label(layer) -> str:
 
 
 def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
-    """Read a sweep description (see ``examples/sweep_hemisphere.yaml``).
+    """Read a sweep description (see ``examples/sweep_voi_intact.yaml``; schema:
+    :class:`~.schema.SweepModel`).
 
     Missing axes keep the plan's value: ``filters`` (the plan's own), ``propagation_distance``
     and ``subframe_time``.
@@ -172,10 +165,7 @@ def parse_sweep(data: dict, plan: Plan) -> SweepSpec:
     if not isinstance(data, dict):
         raise PlanError("sweep: expected a mapping with filters, propagation_distance, "
                         "subframe_time")
-    unknown = set(data) - {"filters", "propagation_distance", "subframe_time"}
-    if unknown:
-        raise PlanError(f"sweep: unknown key(s) {', '.join(sorted(unknown))}; allowed: "
-                        "filters, propagation_distance, subframe_time")
+    validate(SweepModel, data, "sweep")
     if plan.acquisition.scan_type == "helical":
         raise PlanError("--sweep: helical plans cannot be swept yet; sweep the z-series "
                         "plan of the same sample")
@@ -361,18 +351,13 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
 
     # broadcast over (filter, distance, time)
     t = spec.subframe_times_s[None, None, :]
-    defaults = plan.beamline.defaults
-    t_lat = (acq.latency_s if acq.latency_s is not None
-             else plan.detector.camera.latency_s if plan.detector is not None else 0.0)
-    frame = acq.subframes * (t + t_lat)
+    fs = plan.frame_settings()
+    frame = acq.subframes * (t + fs.latency_s)
     n_proj = geo["n_proj"][None, :, None]
     stages = geo["stages"][None, :, None]
     scans = 2 if acq.geometry == "quarter" else 1
-    n_ref = acq.n_ref if acq.n_ref is not None else defaults.n_ref
-    groups = acq.ref_groups if acq.ref_groups is not None else defaults.ref_groups
-    n_dark = acq.n_dark if acq.n_dark is not None else defaults.n_dark
-    overhead = (acq.overhead_per_scan_s if acq.overhead_per_scan_s is not None
-                else defaults.overhead_per_scan_s)
+    n_ref, groups, n_dark = fs.n_ref, fs.ref_groups, fs.n_dark
+    overhead = fs.overhead_per_scan_s
     beam_on = n_proj * frame                                       # timing.scan_time
     total_s = (beam_on + (n_ref * groups + n_dark) * frame + overhead) * scans * stages
 

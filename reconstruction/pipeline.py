@@ -37,6 +37,7 @@ from .fbp import backprojector
 from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
 from .io.writers import check_free_space, open_writer, uint16_window
+from .params import check_params
 from .phase import PaganinFilter, unsharp_margin, unsharp_mask
 from .rings import remove_stripes
 
@@ -282,6 +283,7 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     (:mod:`~hipct.reconstruction.zseries`).
     """
     t_start = time.perf_counter()
+    check_params(params)
     scans = [open_scan(p) for p in params.inputs]
     for s in scans:
         log.info("read %s (%s): %d projections, %d flats, %d darks of %d×%d pixels",
