@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from hipct.errors import HipctError, HipctWarning
-from hipct.simulate_defaults import DEFAULTS
+from hipct.simulation.defaults import DEFAULTS
 
 __all__ = ["add_parsers", "cmd_simulate", "cmd_compare"]
 
@@ -130,7 +130,7 @@ def cmd_simulate(args) -> int:
         raise HipctError(f"--output: {out} exists and is not a regular file")
     if out.exists() and not args.overwrite:
         raise HipctError(f"--output: {out} exists; use --overwrite to replace it")
-    from hipct.simulate_options import options
+    from hipct.simulation.options import options
     opts = options(args)
     plan = load_plan(args.plan)
     cfg = SimConfig(width=args.width, rows=args.rows, projections=args.projections,
@@ -170,7 +170,7 @@ def _cmd_campaign(args) -> int:
     if args.plan:
         raise HipctError("simulate: give a plan or --phantom, not both")
     out = check_output_path(args.output)
-    from hipct.simulate_options import options
+    from hipct.simulation.options import options
     opts = options(args)
     if opts.overlap > opts.width // 2:
         raise HipctError(f"--overlap: {opts.overlap} is out of range; allowed: from 0 to "

@@ -25,7 +25,7 @@ mapping `a`; `NAME` stands for a name you choose (a camera, an optic).
 def sections():
     """``(title, what it is, model)`` of every schema, in the order of the reference page."""
     from hipct.beamlines.schema import BeamlineModel
-    from hipct.simulate_options import SimulateOptions
+    from hipct.simulation.options import SimulateOptions
     from hipct.planner.schema import AxisRangeModel, FilterGridModel, PlanModel, SweepModel
     from hipct.reconstruction.params import ReconParamsModel
 

@@ -29,7 +29,7 @@ from hipct.planner.sweep import parse_sweep
 from hipct.reconstruction.params import ReconParamsModel, check_params
 from hipct.reconstruction.pipeline import ReconParams
 from hipct.schema_doc import reference_markdown, sections
-from hipct.simulate_options import SimulateOptions
+from hipct.simulation.options import SimulateOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 BM18 = yaml.safe_load((ROOT / "beamlines" / "bm18.yaml").read_text())

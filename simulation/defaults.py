@@ -1,7 +1,7 @@
 """Defaults of the ``hipct simulate`` options, as written on the command line.
 
 One table for the parser (:mod:`hipct.cli_simulate`, its ``--help``) and the schema
-(:class:`hipct.simulate_options.SimulateOptions`); kept apart from both so that building the
+(:class:`hipct.simulation.options.SimulateOptions`); kept apart from both so that building the
 parser does not import pydantic.
 """
 

@@ -1,15 +1,15 @@
 """The schema of the ``hipct simulate`` options.
 
 Kept apart from :mod:`hipct.cli_simulate` so that building the parser (``hipct --help``)
-does not import pydantic; the defaults live in :data:`hipct.simulate_defaults.DEFAULTS`.
+does not import pydantic; the defaults live in :data:`hipct.simulation.defaults.DEFAULTS`.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from hipct.simulate_defaults import DEFAULTS
 from hipct.fields import Choice, Number, Quantity, Schema, Text, Whole, validate
+from hipct.simulation.defaults import DEFAULTS
 
 __all__ = ["SimulateOptions", "options"]
 
