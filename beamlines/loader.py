@@ -10,6 +10,7 @@ alias.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -202,9 +203,12 @@ def builtin_beamlines() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
-@lru_cache(maxsize=32)
 def load_beamline(name_or_path: str) -> Beamline:
     """Load a built-in beamline by name (``"BM18"``) or a beamline YAML file by path.
+
+    A file is parsed again when it has changed since it was last loaded (its modification
+    time, size or inode differ); unchanged files and the built-in descriptions are parsed
+    once per process.
 
     Raises
     ------
@@ -212,7 +216,28 @@ def load_beamline(name_or_path: str) -> Beamline:
         Unknown beamline (with the known names) or an invalid description.
     """
     text = str(name_or_path)
-    if text.lower().endswith((".yaml", ".yml")) or "/" in text:
+    return _load_beamline(text, _file_stamp(text))
+
+
+def _is_path(text: str) -> bool:
+    return text.lower().endswith((".yaml", ".yml")) or "/" in text
+
+
+def _file_stamp(text: str):
+    """What identifies a version of a beamline file; ``None`` for a built-in name or a path
+    that cannot be read (the loader then reports why)."""
+    if not _is_path(text):
+        return None
+    try:
+        st = os.stat(text)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+
+
+@lru_cache(maxsize=32)
+def _load_beamline(text: str, stamp) -> Beamline:
+    if _is_path(text):
         data = read_yaml(Path(text), "beamline")
         where = text
     else:

@@ -55,8 +55,6 @@ def test_mutated_beamline_files(workdir, seed):
     plan.update(beamline=str(beamline), detector=None)
     plan["acquisition"] = dict(plan["acquisition"], projections=4000)
     (workdir / "plan_bl.yaml").write_text(yaml.safe_dump(plan))
-    from hipct.beamlines import load_beamline
-    load_beamline.cache_clear()
     code, out, err = fuzzing.run_cli(["plan", workdir / "plan_bl.yaml", "--json"])
     fuzzing.check_outcome(code, out, err, json_out=True)
 
