@@ -288,6 +288,8 @@ def main(argv=None) -> int:
         for bl in sorted({r["beamline"] for r in rows})
         for e in [np.array([r["energy_err"] for r in rows if r["beamline"] == bl
                             and "energy_err" in r and r["name"] not in involved])] if e.size}
+    summary["energy_by_screen_without_contradicted"] = by_screen_class(rows, "energy_err",
+                                                                       involved)
     if args.candidates:
         summary["candidates"] = {c: {"all": summarise(rows, f"energy_err_{c}"),
                                      "by_screen": by_screen_class(rows, f"energy_err_{c}")}
@@ -319,8 +321,10 @@ def main(argv=None) -> int:
         print(f"    {bl}: " + ";  ".join(f"{c} n = {s['n']} {s['bias_%']:+.2f} % {s['median_%']:.2f} %"
                                        for c, s in classes.items()))
     for bl, s in summary["energy_without_contradicted"].items():
+        classes = summary["energy_by_screen_without_contradicted"].get(bl, {})
         print(f"    {bl} without the records of contradictory pairs (diagnostic): n = {s['n']}, "
-              f"median |error| {s['median_%']:.3f} %")
+              f"median |error| {s['median_%']:.3f} %; " + ";  ".join(
+                  f"{c} n = {v['n']} {v['bias_%']:+.2f} %" for c, v in classes.items()))
     if args.candidates:
         print("  candidate definitions of the recorded energy (median |error|; per screen class "
               "signed bias):")
