@@ -175,3 +175,18 @@ def test_expected_resolution_includes_phase_retrieval(example_path):
     assert v["expected_resolution_um"] == pytest.approx(
         (b["pixel_nyquist"] ** 2 + b["scintillator"] ** 2 + b["source_penumbra"] ** 2
          + b["phase_retrieval"] ** 2) ** 0.5, rel=1e-12)
+
+
+def test_edges_without_a_medium_are_the_tissues_own(example_dict):
+    # a bare tissue (no medium around it): its edges are against air, Δδ/Δβ = the tissue's δ/β,
+    # and the plan's default δ/β matches them: for r = r_u ≫ 1 the transfer tends to sin χ / χ,
+    # which is 0.1 at χ = 2.852, so the half-period is ½ sqrt(π / 2.852) sqrt(λ z) = 0.525 sqrt(λ z)
+    from hipct.planner.evaluate import evaluate
+    from hipct.planner.plan import parse_plan
+    example_dict["sample"] = {"layers": ["brain 50 mm"]}
+    result = evaluate(parse_plan(example_dict), warn=False)
+    v, pr = result.values, result.phase_retrieval
+    assert result.plan.sample.medium is None
+    assert v["edge_delta_over_beta"] == v["tissue_delta_over_beta"] == v["delta_beta"]
+    fresnel = math.sqrt(geo.wavelength_m(pr.energy_kev) * pr.z_eff_m) * 1e6
+    assert v["blur_um"]["phase_retrieval"] == pytest.approx(0.525 * fresnel, rel=0.01)
