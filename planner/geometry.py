@@ -154,7 +154,7 @@ def phase_retrieval_resolution_m(energy_kev, z_eff_m, delta_beta_used, delta_bet
     lo, hi = _CHI[first - 1], _CHI[first]
     rows = np.arange(first.size)
     t_lo, t_hi = t[rows, first - 1], t[rows, first]
-    chi = lo + (hi - lo) * t_lo / (t_lo - t_hi)
+    chi = np.where(first > 0, lo + (hi - lo) * t_lo / (t_lo - t_hi), np.nan)  # NaN in: NaN out
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.sqrt(chi / (math.pi * lam_z.ravel()))
         out = np.where(lam_z.ravel() > 0, 0.5 / f, np.where(np.isnan(lam_z.ravel()), np.nan, 0.0))
