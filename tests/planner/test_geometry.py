@@ -162,7 +162,9 @@ def test_expected_resolution_includes_phase_retrieval(example_path):
     result = evaluate(load_plan(example_path), warn=False)
     v, pr = result.values, result.phase_retrieval
     b = v["blur_um"]
-    # the edges are brain against its ethanol: Δδ/Δβ at the retrieval's energy
+    # The phase-retrieval term is the propagation + Paganin transfer's 10 % half-period (7.4 µm
+    # here), no longer the Paganin filter's own FWHM (195 µm), which the propagation's phase
+    # contrast cancels. The edges are brain against its ethanol: Δδ/Δβ at the retrieval's energy.
     from hipct.planner.materials import delta_beta
     plan = result.plan
     tissue = plan.sample.layers[plan.sample.tissue[0]].material
