@@ -76,7 +76,6 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGALRM, _alarm)
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="hipct-fuzz-"))
-    from hipct.beamlines import load_beamline
     results = {}
     failures: list[str] = []
     t0 = time.time()

@@ -400,6 +400,13 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
         v["tissue_delta"] = float(dl[0])
         v["tissue_beta"] = float(bt[0])
         v["tissue_delta_over_beta"] = float(dl[0] / bt[0])
+        # the edges imaged are tissue against its medium: their Δδ/Δβ sets how well the
+        # filter's δ/β matches them (geometry.phase_retrieval_resolution_m)
+        v["edge_delta_over_beta"] = v["tissue_delta_over_beta"]
+        if plan.sample.medium is not None:
+            dm, bm = material_delta_beta(plan.sample.medium, [e_ref])
+            if bt[0] != bm[0]:
+                v["edge_delta_over_beta"] = abs(float((dl[0] - dm[0]) / (bt[0] - bm[0])))
     db = plan.delta_beta if plan.delta_beta is not None else v.get("tissue_delta_over_beta")
     v["delta_beta"] = db
     phase = None
@@ -417,8 +424,10 @@ def _evaluate(plan: Plan, *, warn: bool = False) -> PlanResult:
     if d is not None and voxel is not None:
         scint = det.scintillator_blur_um(d.screen.thickness_m * 1e6, d.optic.na_at(optic_mag)) / mag
         pen = geo.penumbral_blur_m(2.3548 * plan.source.size_rms_h_m, z1, z2) * 1e6
-        pag = (geo.paganin_blur_fwhm_m(phase.paganin_length_m) * 1e6 if phase is not None
-               else 0.0)
+        pag = (geo.phase_retrieval_resolution_m(phase.energy_kev, phase.z_eff_m,
+                                                phase.delta_beta,
+                                                v.get("edge_delta_over_beta")) * 1e6
+               if phase is not None else 0.0)
         res = math.sqrt((2 * voxel * 1e6) ** 2 + scint ** 2 + pen ** 2 + pag ** 2)
         v["blur_um"] = {"pixel_nyquist": 2 * voxel * 1e6, "scintillator": scint,
                         "source_penumbra": pen, "phase_retrieval": pag}

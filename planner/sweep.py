@@ -47,7 +47,7 @@ from hipct.physics.materials import delta_beta as material_delta_beta
 from hipct.physics.propagation import paganin_length_m
 
 from .evaluate import evaluate
-from .geometry import paganin_blur_fwhm_m, wavelength_m
+from .geometry import phase_retrieval_resolution_m, wavelength_m
 from .plan import Plan
 from .schema import AxisRangeModel, FilterGridModel, SweepModel
 
@@ -312,7 +312,7 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     F, D = len(spec.filters), spec.distances_m.size
     spectral = {k: np.full((F, D), np.nan) for k in ("energy", "flat_e", "sample_e", "xray",
                                                      "dose_rate", "contrast", "e_per_x",
-                                                     "delta_beta")}
+                                                     "delta_beta", "edge_delta_beta")}
     medium = plan.sample.medium
     tissue = plan.sample.layers[plan.sample.tissue[0]].material
     geo = {k: np.full(D, np.nan) for k in ("voxel", "z_eff", "n_proj", "stages", "exposures",
@@ -336,6 +336,7 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
             spectral["dose_rate"][i, j] = v["dose_rate_Gy_per_s"]
             db = v["delta_beta"]
             spectral["delta_beta"][i, j] = db
+            spectral["edge_delta_beta"][i, j] = v.get("edge_delta_over_beta") or db
             dt, _ = material_delta_beta(tissue, [e])
             dm = material_delta_beta(medium, [e])[0] if medium is not None else np.zeros(1)
             k = 2 * math.pi / wavelength_m(e)
@@ -377,9 +378,11 @@ def sweep(plan: Plan, spec: SweepSpec, *, max_dose_gy: float | None = None,
     cnr = tomographic_cnr(spectral["contrast"][:, :, None], voxel, n_proj, snr, paganin_m)
     full = plan.detector.camera.full_well_binned_e(plan.detector.binning)
     shape = (F, D, spec.subframe_times_s.size)
+    phase_res = phase_retrieval_resolution_m(spectral["energy"], geo["z_eff"][None, :],
+                                             spectral["delta_beta"],
+                                             spectral["edge_delta_beta"])[:, :, None]
     res = np.sqrt((2 * voxel * 1e6) ** 2 + geo["scint"][None, :, None] ** 2
-                  + geo["pen"][None, :, None] ** 2
-                  + (paganin_blur_fwhm_m(paganin_m) * 1e6) ** 2)         # as evaluate()
+                  + geo["pen"][None, :, None] ** 2 + (phase_res * 1e6) ** 2)  # as evaluate()
 
     def full_grid(a):
         return np.broadcast_to(a, shape).ravel()
