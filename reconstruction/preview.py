@@ -50,13 +50,13 @@ class MidPlanes:
 
     def add(self, z0: int, block) -> None:
         """Take the planes' share of slices ``z0 : z0 + len(block)``."""
-        block = self._values(block)
+        block = np.asarray(block)                   # planes converted one by one, not the slab
         z1 = z0 + block.shape[0]
         zc, yc, xc = self.index
         if z0 <= zc < z1:
-            self.axial[:] = block[zc - z0]
-        self.coronal[z0:z1] = block[:, yc, :]
-        self.sagittal[z0:z1] = block[:, :, xc]
+            self.axial[:] = self._values(block[zc - z0])
+        self.coronal[z0:z1] = self._values(block[:, yc, :])
+        self.sagittal[z0:z1] = self._values(block[:, :, xc])
 
     @property
     def complete(self) -> bool:
