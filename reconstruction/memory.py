@@ -32,7 +32,7 @@ __all__ = ["MemoryPlan", "plan_memory", "estimate_chunk_rows", "describe", "WORK
 
 WORK_COPIES = 6            # float32 copies of a projection batch alive at once (raw, I/I0, FFT…)
 BACKPROJECTOR_SHARE = 0.6  # at most this part of the budget goes to the back-projector's plans
-_ZARR_CHUNKS = 10         # zarr encodes up to 10 chunks at once (its async.concurrency)
+_ZARR_CHUNKS = 10          # zarr encodes up to 10 chunks at once (its async.concurrency)
 
 
 def _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, batch=64):
@@ -51,7 +51,7 @@ def _slab_bytes(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, 
 
 def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: int,
                         budget_bytes: float, binning: int = 1, batch: int = 64,
-                        out_itemsize: int = 4) -> int:
+                        out_itemsize: int = 4, extra_row_bytes: float = 0.0) -> int:
     """Output rows per chunk that keep the slab working set under ``budget_bytes``.
 
     Fixed cost: a batch of ``batch`` projections with the convolution margins, in
@@ -59,10 +59,11 @@ def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: 
     float32 copies: the stack, the ring-corrected or merged copy, and in a distributed run
     the batches dask keeps until the slab is made), the raw rows of one batch, two float32
     slices (the FBP result and its 1/cm copy) and, for uint16 output (``out_itemsize`` 2),
-    the uint16 slice.
+    the uint16 slice; plus ``extra_row_bytes`` (the writer's buffers, up to 128 rows).
     """
     fixed, per_row = _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning,
                                  out_itemsize, batch)
+    per_row += extra_row_bytes
     rows = int((budget_bytes - fixed) // per_row)
     if rows < 1:
         need = (fixed + per_row) / 1e9
@@ -104,7 +105,7 @@ class MemoryPlan:
 
 def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_binned: int,
                 slice_width: int, shape_yx: tuple, nz: int, margin_rows: int, binning: int,
-                fbp_method: str, dtype: str, fmt: str, zarr_chunk: int = 128,
+                fbp_method: str, dtype: str, fmt: str,
                 max_threads: int | None = None) -> MemoryPlan:
     """Choose the back-projector's threads and the slab height for ``budget_bytes``.
 
@@ -117,18 +118,18 @@ def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_bin
     itemsize = 2 if dtype == "uint16" else 4
     uint16 = 3 * 8.0 * min(UINT16_PIECE_VOXELS, ny * nx * nz) if itemsize == 2 else 0.0
     preview = 4.0 * (ny * nx + nz * nx + nz * ny)
-    writer = 0.0
+    writer_row = 0.0
     if fmt.startswith("ome-zarr"):
-        # chunks at most min(128, nz) slices high and 128² wide, up to _ZARR_CHUNKS at once
+        # zarr encodes up to _ZARR_CHUNKS chunks at once, each a raw copy and its packed
+        # bytes; chunks are min(128, slab) slices high and 128² wide
         chunks_xy = math.ceil(ny / 128) * math.ceil(nx / 128)
-        one = float(min(zarr_chunk, nz)) * min(128, ny) * min(128, nx) * itemsize
-        writer = 2.0 * min(_ZARR_CHUNKS, chunks_xy) * one
-    fixed = uint16 + writer + preview
+        writer_row = 2.0 * min(_ZARR_CHUNKS, chunks_xy) * min(128, ny) * min(128, nx) * itemsize
+    fixed = uint16 + preview
 
     def rows_for(bp):
         return min(estimate_chunk_rows(n_frames, n_cols_binned, nx * ny, margin_rows,
                                        budget_bytes - bp - fixed, binning,
-                                       out_itemsize=itemsize), nz)
+                                       out_itemsize=itemsize, extra_row_bytes=writer_row), nz)
     threads, bp = None, 0.0
     if fbp_method == "fourier":
         def bp_bytes(t):
@@ -156,6 +157,7 @@ def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_bin
     chunk = rows_for(bp)
     if chunk >= 128:
         chunk -= chunk % 128
+    writer = writer_row * min(128, chunk)
     slab = _slab_bytes(n_frames, n_cols_binned, nx * ny, margin_rows, binning, itemsize, chunk)
     pyramid = 0.0
     if fmt.startswith("ome-zarr") and min(nz, ny, nx) >= 64:
