@@ -139,14 +139,16 @@ class FourierBackprojector:
                      pad_factor: float = 2.0) -> float:
         """Memory a backprojector holds: per-geometry factors and points (16 B per polar
         point), and per thread a plan (finufft's sort indices, 8 B per point, and its
-        1.25n-oversampled complex64 grid) and one slice's spectrum.
+        1.25n-oversampled complex64 grid), one slice's spectrum and the complex64 slice
+        finufft returns (8 B per output pixel).
 
         For a 1024² slice from 1500 projections about 0.1 GB; for an 8000² slice from
         12 000 projections several GB, which the pipeline counts against ``--memory``.
         """
         points = float(n_angles) * (padded_length(n_cols, pad_factor) // 2 + 1)
         grid = (math.ceil(_UPSAMPLE * n) + 8) ** 2 * 8.0
-        return points * 16.0 + available_threads(nthreads) * (points * 16.0 + grid)
+        result = float(n) * n * 8.0
+        return points * 16.0 + available_threads(nthreads) * (points * 16.0 + grid + result)
 
     def _plan(self):
         """This pool thread's single-threaded plan, made on its first slice and kept for the

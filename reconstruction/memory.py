@@ -7,7 +7,7 @@ A run has two phases that never overlap:
   convolution margins in several float32 working copies, the sinograms of every frame
   (three float32 copies), the slab's slices (the FBP result and its 1/cm copy), the uint16
   copy when the output is uint16 (converted in bounded pieces), the writer's encoding
-  buffers, and the preview's three mid-planes;
+  buffers, and the preview's three mid-planes (drawn at most 2048 px wide);
 * **pyramid**: once the slabs are written and the back-projector is released, the OME-Zarr
   levels are made tile by tile, each tile sized by :func:`pyramid_tile_rows` to fit the
   budget.
@@ -82,7 +82,7 @@ class MemoryPlan:
     backprojector_bytes: float
     chunk_rows: int
     slab_bytes: float            # projections, sinograms and slices of one slab
-    uint16_bytes: float          # the conversion's float64 pieces
+    uint16_bytes: float          # the conversion's float64 pieces and the window's copy
     writer_bytes: float          # zarr's chunk buffers
     preview_bytes: float         # the three mid-planes
     pyramid_bytes: float         # the largest pyramid tile's working set
@@ -116,7 +116,10 @@ def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_bin
     """
     ny, nx = shape_yx
     itemsize = 2 if dtype == "uint16" else 4
-    uint16 = 3 * 8.0 * min(UINT16_PIECE_VOXELS, ny * nx * nz) if itemsize == 2 else 0.0
+    # uint16: the conversion's float64 pieces, and the automatic window's mask and copy of
+    # one slice's finite values (5 B per voxel)
+    uint16 = (3 * 8.0 * min(UINT16_PIECE_VOXELS, ny * nx * nz) + 5.0 * ny * nx
+              if itemsize == 2 else 0.0)
     preview = 4.0 * (ny * nx + nz * nx + nz * ny)
     writer_row = 0.0
     if fmt.startswith("ome-zarr"):
