@@ -44,8 +44,8 @@ def uint16_window(block: np.ndarray) -> tuple[float, float]:
     """The 0.1th to 99.9th percentile of the finite values: the range a uint16 volume keeps
     (one unit wide when the block is constant)."""
     vals = np.asarray(block)[np.isfinite(block)]       # a copy: partitioned in place below
-    lo, hi = np.percentile(vals, (0.1, 99.9), overwrite_input=True)
-    window = (float(lo), float(hi))
+    window = (float(np.percentile(vals, 0.1, overwrite_input=True)),
+              float(np.percentile(vals, 99.9, overwrite_input=True)))
     return window if window[1] > window[0] else (window[0], window[0] + 1.0)
 
 

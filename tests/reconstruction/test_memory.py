@@ -76,7 +76,7 @@ def test_uint16_in_pieces_equals_the_formula():
 
 
 def test_uint16_window_is_the_two_percentiles():
-    # one partition of one copy gives the same window as two separate percentile calls
+    # percentiles taken in place on one copy: the same window as on fresh copies
     rng = np.random.default_rng(3)
     block = rng.normal(0.0, 1.0, (2, 300, 257)).astype(np.float32)
     block[0, :5] = np.nan
