@@ -220,7 +220,7 @@ def _plan_peak(raws, extra, budget):
         n_frames=sum(s.n_proj + s.flat_frames.size + s.n_darks for s in scans),
         n_angles=g.n_angles, n_cols_binned=g.n_cols_binned, slice_width=g.slice_width,
         shape_yx=g.shape_yx, nz=scans[0].n_rows, margin_rows=margin, binning=1,
-        fbp_method="fourier", dtype=dtype, fmt="ome-zarr")
+        fbp_method="fourier", dtype=dtype, fmt="ome-zarr", detector_rows=scans[0].n_rows)
     print(memory.describe(plan))
     return plan.peak_bytes / 1e9
 

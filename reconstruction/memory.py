@@ -35,8 +35,12 @@ BACKPROJECTOR_SHARE = 0.6  # at most this part of the budget goes to the back-pr
 _ZARR_CHUNKS = 10          # zarr encodes up to 10 chunks at once (its async.concurrency)
 
 
-def _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, batch=64):
-    fixed = 4.0 * WORK_COPIES * batch * n_cols * binning * (2 * margin_rows + 1) * binning
+def _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, batch=64,
+                detector_rows=None):
+    # the margins are rows read from the neighbours: never more than the detector has
+    margin_read = 2 * margin_rows + 1 if detector_rows is None else \
+        min(2 * margin_rows + 1, max(1, detector_rows // binning))
+    fixed = 4.0 * WORK_COPIES * batch * n_cols * binning * margin_read * binning
     per_row = 4.0 * (3 * n_frames * n_cols + WORK_COPIES * batch * n_cols * binning * binning
                      + 2 * slice_px)
     if out_itemsize != 4:
@@ -44,14 +48,17 @@ def _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, 
     return fixed, per_row
 
 
-def _slab_bytes(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, rows):
-    fixed, per_row = _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize)
+def _slab_bytes(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize, rows,
+                detector_rows=None):
+    fixed, per_row = _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning, out_itemsize,
+                                 detector_rows=detector_rows)
     return fixed + rows * per_row
 
 
 def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: int,
                         budget_bytes: float, binning: int = 1, batch: int = 64,
-                        out_itemsize: int = 4, extra_row_bytes: float = 0.0) -> int:
+                        out_itemsize: int = 4, extra_row_bytes: float = 0.0,
+                        detector_rows: int | None = None) -> int:
     """Output rows per chunk that keep the slab working set under ``budget_bytes``.
 
     Fixed cost: a batch of ``batch`` projections with the convolution margins, in
@@ -59,10 +66,12 @@ def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: 
     float32 copies: the stack, the ring-corrected or merged copy, and in a distributed run
     the batches dask keeps until the slab is made), the raw rows of one batch, two float32
     slices (the FBP result and its 1/cm copy) and, for uint16 output (``out_itemsize`` 2),
-    the uint16 slice; plus ``extra_row_bytes`` (the writer's buffers, up to 128 rows).
+    the uint16 slice; plus ``extra_row_bytes`` (the writer's buffers, up to 128 rows). The
+    margins read are at most the ``detector_rows`` there are (beyond, Paganin pads each
+    projection on its own).
     """
     fixed, per_row = _slab_terms(n_frames, n_cols, slice_px, margin_rows, binning,
-                                 out_itemsize, batch)
+                                 out_itemsize, batch, detector_rows)
     per_row += extra_row_bytes
     rows = int((budget_bytes - fixed) // per_row)
     if rows < 1:
@@ -105,8 +114,8 @@ class MemoryPlan:
 
 def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_binned: int,
                 slice_width: int, shape_yx: tuple, nz: int, margin_rows: int, binning: int,
-                fbp_method: str, dtype: str, fmt: str,
-                max_threads: int | None = None) -> MemoryPlan:
+                fbp_method: str, dtype: str, fmt: str, max_threads: int | None = None,
+                detector_rows: int | None = None) -> MemoryPlan:
     """Choose the back-projector's threads and the slab height for ``budget_bytes``.
 
     The Fourier back-projector's factors and plans live as long as the run: they are counted
@@ -132,7 +141,8 @@ def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_bin
     def rows_for(bp):
         return min(estimate_chunk_rows(n_frames, n_cols_binned, nx * ny, margin_rows,
                                        budget_bytes - bp - fixed, binning,
-                                       out_itemsize=itemsize, extra_row_bytes=writer_row), nz)
+                                       out_itemsize=itemsize, extra_row_bytes=writer_row,
+                                       detector_rows=detector_rows), nz)
     threads, bp = None, 0.0
     if fbp_method == "fourier":
         def bp_bytes(t):
@@ -161,7 +171,8 @@ def plan_memory(*, budget_bytes: float, n_frames: int, n_angles: int, n_cols_bin
     if chunk >= 128:
         chunk -= chunk % 128
     writer = writer_row * min(128, chunk)
-    slab = _slab_bytes(n_frames, n_cols_binned, nx * ny, margin_rows, binning, itemsize, chunk)
+    slab = _slab_bytes(n_frames, n_cols_binned, nx * ny, margin_rows, binning, itemsize, chunk,
+                       detector_rows)
     pyramid = 0.0
     if fmt.startswith("ome-zarr") and min(nz, ny, nx) >= 64:
         z_out = max(1, min(128, chunk, nz // 2))

@@ -236,7 +236,7 @@ def _memory(rp: ReconParams, scans, geometry: Geometry, margin: int, nz: int):
         n_angles=geometry.n_angles, n_cols_binned=geometry.n_cols_binned,
         slice_width=geometry.slice_width, shape_yx=(ny, nx), nz=nz, margin_rows=margin,
         binning=rp.binning, fbp_method=rp.fbp_method, dtype=rp.dtype, fmt=rp.fmt,
-        max_threads=rp.fbp_threads)
+        max_threads=rp.fbp_threads, detector_rows=scans[0].n_rows)
 
 
 def _origin(rp: ReconParams, ref: Scan, geometry: Geometry, physics: dict) -> tuple:

@@ -27,7 +27,7 @@ def test_distributed_equals_local_bit_for_bit(tmp_path, capsys, cluster, make_sc
     make_scan(path, n_rows=12, width=64, n_proj=91)
     # Paganin, unsharp and rings on; a small budget splits the volume into several slabs
     common = [path, "--delta-beta", "300", "--cor", "31.5", "--unsharp", "1.5,0.5",
-              "--rings", "5", "--memory", "5.8MB"]
+              "--rings", "5", "--memory", "4MB"]
     local = tmp_path / "local.ome.zarr"
     remote = tmp_path / "remote.ome.zarr"
     assert _run(capsys, *common, "-o", local)[0] == 0
