@@ -89,13 +89,15 @@ import json, resource, sys, time
 import numpy as np
 from hipct.reconstruction.io.writers import open_writer
 out, nz, n, budget, chunk_z = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+budget = None if budget <= 0 else budget     # 0: whole slabs, no tiles (for comparison)
 attrs = {"hipct": {"inputs": [], "parameters": {}}}
 w = open_writer("ome-zarr", out, (nz, n, n), np.uint16, attrs, voxel_um=4.25, origin_um=(0, 0, 0),
                 chunk_z=chunk_z, memory_bytes=budget)
-yy = np.arange(n, dtype=np.float32)[:, None]
-xx = np.arange(n, dtype=np.float32)[None, :]
+k = np.arange(n)
 for z in range(0, nz, chunk_z):          # a smooth pattern: compresses, but not to nothing
-    block = ((np.sin(xx / 300.0 + z) * np.cos(yy / 200.0) + 1) * 30000).astype(np.uint16)
+    a = ((np.sin(k / 200.0 + z) + 1) * 15000).astype(np.uint16)
+    b = ((np.cos(k / 300.0) + 1) * 15000).astype(np.uint16)
+    block = a[:, None] + b[None, :]      # uint16, one slice
     w.write(z, np.broadcast_to(block, (min(chunk_z, nz - z), n, n)))
     del block
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -143,6 +145,8 @@ def main():
     ap.add_argument("--chunk-z", type=int, default=1,
                     help="pyramid mode: chunk height (the slab height of the quarter run)")
     ap.add_argument("--budget", default="1GB")
+    ap.add_argument("--untiled", action="store_true",
+                    help="pyramid mode: build it from whole slabs, without tiles (comparison)")
     args = ap.parse_args()
     budget_gb = _budget_bytes(args.budget) / 1e9
     base = _baseline_gb()
@@ -152,10 +156,12 @@ def main():
             width = args.width or _quarter_width()
             done = subprocess.run([sys.executable, "-c", PYRAMID_CHILD, out,
                                    str(args.pyramid_rows), str(width),
-                                   str(_budget_bytes(args.budget)), str(args.chunk_z)],
+                                   "0" if args.untiled else str(_budget_bytes(args.budget)),
+                                   str(args.chunk_z)],
                                   check=True, capture_output=True, text=True)
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"pyramid of {args.pyramid_rows}×{width}×{width} uint16 (chunks "
+            print(f"pyramid{' (untiled)' if args.untiled else ''} of "
+                  f"{args.pyramid_rows}×{width}×{width} uint16 (chunks "
                   f"{args.chunk_z}×128×128) in {r['pyramid_s']:.0f} s; peak RSS before the "
                   f"pyramid {r['peak_before_pyramid'] / 1e9:.2f} GB")
             _report("pyramid", r["peak"] / 1e9, budget_gb, base)

@@ -110,6 +110,6 @@ def test_geometry_conventions():
                                binning=2)
     assert g.n_cols_binned == 50 and g.cor_binned == (24.5,) and g.cor == [49.5]
     with pytest.raises(HipctError, match="--roi"):
-        Geometry(g.theta, 50, (24.5,), 2, 50, (0, 60, 0, 10)).shape_yx
+        _ = Geometry(g.theta, 50, (24.5,), 2, 50, (0, 60, 0, 10)).shape_yx
     with pytest.raises(HipctError, match="--bin"):
         Geometry.from_detector(g.theta, 101, [49.5], binning=0)
