@@ -143,7 +143,8 @@ class FourierBackprojector:
         finufft returns (8 B per output pixel).
 
         For a 1024² slice from 1500 projections about 0.1 GB; for an 8000² slice from
-        12 000 projections several GB, which the pipeline counts against ``--memory``.
+        12 000 projections 4.4 GB with one thread, which the pipeline counts against
+        ``--memory``.
         """
         points = float(n_angles) * (padded_length(n_cols, pad_factor) // 2 + 1)
         grid = (math.ceil(_UPSAMPLE * n) + 8) ** 2 * 8.0
