@@ -94,7 +94,7 @@ def test_nothing_large_outlives_the_run(tmp_path, make_scan, monkeypatch):
                                                self.rec.paganin, *self.scans)])
         return out
     monkeypatch.setattr(rmod.ScanSlabs, "slab", watched)
-    reconstruct(_params(path, tmp_path / "v.ome.zarr", cor=None, memory_bytes=4e6),
+    reconstruct(_params(path, tmp_path / "v.ome.zarr", cor=None, memory_bytes=1.2e6),
                 progress=False)
     assert len(seen) > 1                                      # several slabs ran
     gc.collect()
