@@ -129,10 +129,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="back-projector: fourier (non-uniform FFT, fast; default) or linear "
                         "(direct, linear interpolation; the reference)")
     r.add_argument("--memory", default="4GB",
-                   help="memory budget for the data in flight, per process, e.g. 1GB, 500MB "
-                        "or 2GiB (number: GB; GB = 10^9 bytes throughout): the scan is "
-                        "processed in slabs that fit (the interpreter and libraries add "
-                        "about 0.4 GB)")
+                   help="memory budget per process, e.g. 1GB, 500MB or 2GiB (number: GB; "
+                        "GB = 10^9 bytes throughout): the back-projector's plans, the slab "
+                        "in flight, the uint16 conversion, the writer's buffers, the preview "
+                        "and the pyramid's tiles are sized to fit (the interpreter and "
+                        "libraries add about 0.2-0.4 GB)")
     r.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a dask.distributed cluster: tcp://host:port or a scheduler "
                         "JSON file (needs hipct[distributed]; inputs and output on a shared "

@@ -1,6 +1,6 @@
 """Run the reconstruction's slabs on a dask.distributed cluster.
 
-The task graph per slab of output slices (``hipct.reconstruction.pipeline._Job``)::
+The task graph per slab of output slices (:class:`~.reconstructor.ScanSlabs`)::
 
     part(input, rows, angles a0:a1)  ×  n_batches     flat/dark → Paganin → unsharp,
               │                                       chunked by projections
@@ -15,6 +15,9 @@ output folder on a shared filesystem.
 
 Every step is the local run's own code with the same inputs, and the FBP's non-uniform FFT
 runs single-threaded per slice, so a distributed volume equals the local one bit for bit.
+The job is scattered once to every worker; each worker opens the scans and plans the filters
+on its first task and keeps them in that copy of the job, which dask drops when the run
+releases it (nothing stays on a worker after the run).
 
 SLURM (dask-jobqueue; see the README)::
 
@@ -83,8 +86,12 @@ def _watched(running, client):
                              "command with --resume (finished slabs are kept)")
 
 
-def run_distributed(address, job, slabs, writer, bar, client=None):
+def run_distributed(address, job, slabs, writer, bar, client=None, store=None):
     """Reconstruct ``slabs`` (``[(z0, z1), ...]``) on the cluster at ``address``.
+
+    ``job`` is a :class:`~.reconstructor.ScanSlabs`. A slab that comes back to the client
+    (formats without parallel writers) goes to ``store(z0, block)`` (default
+    ``writer.write``); one a worker wrote is recorded with ``writer.mark_done``.
 
     At most one slab per worker is in flight. A worker holds a slab's batches (kept by dask
     until the slab's task ends) and the stack made from them, so give workers a memory limit
@@ -94,7 +101,6 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
     from distributed.scheduler import KilledWorker
 
     import copy
-    import dataclasses
     import os
 
     own = client is None
@@ -103,9 +109,8 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
         region = writer.region_writer()
         batches = job.batches()
         # workers run elsewhere (another folder, another node): give them absolute paths
-        remote = copy.copy(job)
-        remote.params = dataclasses.replace(
-            job.params, inputs=[os.path.abspath(p) for p in job.params.inputs])
+        remote = copy.copy(job)              # without the open scans and plans
+        remote.inputs = [os.path.abspath(p) for p in job.inputs]
         try:
             # waits for workers that are still starting (SLURM jobs) as long as the watchdog
             job_f = client.scatter(remote, broadcast=True, timeout=NO_WORKER_TIMEOUT_S)
@@ -141,7 +146,7 @@ def run_distributed(address, job, slabs, writer, bar, client=None):
                                  f"({type(exc).__name__}: {exc}); check the cluster, then rerun "
                                  "the same command with --resume") from None
             if block is not None:
-                writer.write(z0, block)
+                (store or writer.write)(z0, block)
             else:
                 writer.mark_done(z0, z1)
             bar.update(z1 - z0)

@@ -16,7 +16,7 @@ part is taken.
 
 Two choices make the result an FBP rather than a new method:
 
-* the ramp is the same band-limited Kak–Slaney ramp (:func:`~.fbp.filter_response`), applied
+* the ramp is the same band-limited Kak–Slaney ramp (:func:`~.ramp.filter_response`), applied
   exactly on the padded grid, apodisation windows included;
 * the direct back-projector interpolates linearly, whose transfer function is
   ``sinc²(f)``; that factor is applied here too, so both estimate the same band-limited slice
@@ -42,15 +42,16 @@ from scipy import fft as sfft
 
 from hipct.errors import HipctError
 
-from .fbp import angle_weights, filter_response, slice_grid
+from .ramp import angle_weights, filter_response, padded_length, slice_grid
 
-__all__ = ["FourierBackprojector"]
+__all__ = ["FourierBackprojector", "available_threads"]
 
 _EPS = 1e-4          # finufft relative tolerance: 100x below FBP's own discretisation error
 _UPSAMPLE = 1.25     # finufft's low-upsampling mode: a 1.25n grid instead of 2n, same accuracy
 
 
-def _threads(nthreads: int | None) -> int:
+def available_threads(nthreads: int | None = None) -> int:
+    """``nthreads`` when given, else the cores this process may use."""
     if nthreads:
         return int(nthreads)
     try:
@@ -76,7 +77,7 @@ class FourierBackprojector:
     roi : tuple, optional
         ``(x0, x1, y0, y1)`` sub-region of that grid.
     filter_name : str
-        Apodisation window (see :data:`~.fbp.FILTERS`).
+        Apodisation window (see :data:`~.ramp.FILTERS`).
     pad_factor : float
         Padded length ≥ this × ``n_cols``.
     nthreads : int, optional
@@ -102,7 +103,7 @@ class FourierBackprojector:
         self.left = (self.n_pad - self.n_cols) // 2
         xs, ys = slice_grid(int(n), roi)
         self.shape = (ys.size, xs.size)
-        self.nthreads = _threads(nthreads)
+        self.nthreads = available_threads(nthreads)
 
         k = np.arange(response.size)
         freq = k / self.n_pad                                   # cycles per pixel
@@ -130,6 +131,7 @@ class FourierBackprojector:
         self._finufft = finufft
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._pool = None
         self.eps = float(eps)
 
     @staticmethod
@@ -137,18 +139,21 @@ class FourierBackprojector:
                      pad_factor: float = 2.0) -> float:
         """Memory a backprojector holds: per-geometry factors and points (16 B per polar
         point), and per thread a plan (finufft's sort indices, 8 B per point, and its
-        1.25n-oversampled complex64 grid) and one slice's spectrum.
+        1.25n-oversampled complex64 grid), one slice's spectrum and the complex64 slice
+        finufft returns (8 B per output pixel).
 
         For a 1024² slice from 1500 projections about 0.1 GB; for an 8000² slice from
-        12 000 projections several GB, which the pipeline counts against ``--memory``.
+        12 000 projections 4.4 GB with one thread, which the pipeline counts against
+        ``--memory``.
         """
-        from .fbp import padded_length
         points = float(n_angles) * (padded_length(n_cols, pad_factor) // 2 + 1)
         grid = (math.ceil(_UPSAMPLE * n) + 8) ** 2 * 8.0
-        return points * 16.0 + _threads(nthreads) * (points * 16.0 + grid)
+        result = float(n) * n * 8.0
+        return points * 16.0 + available_threads(nthreads) * (points * 16.0 + grid + result)
 
     def _plan(self):
-        """This thread's single-threaded plan (FFTW planning is serialised by a lock)."""
+        """This pool thread's single-threaded plan, made on its first slice and kept for the
+        object's life (FFTW planning is serialised by a lock)."""
         plan = getattr(self._local, "plan", None)
         if plan is None:
             with self._lock:
@@ -179,12 +184,28 @@ class FourierBackprojector:
             raise HipctError(f"fbp: sinogram shape {data.shape[1:]} does not match the "
                              f"planned ({self.n_angles}, {self.n_cols})")
         out = np.empty((data.shape[0],) + self.shape, np.float32)
-        if self.nthreads == 1 or data.shape[0] == 1:
-            for s, sino_s in enumerate(data):
-                out[s] = self._one(sino_s)
-        else:
-            with ThreadPoolExecutor(min(self.nthreads, data.shape[0])) as pool:
-                for s, res in enumerate(pool.map(self._one, data)):
-                    out[s] = res
+        # slices always run on this object's own pool, whose threads keep their plans from
+        # call to call: ``nthreads`` plans for the object's life, whoever calls it
+        for s, res in enumerate(self._executor().map(self._one, data)):
+            out[s] = res
         return out[0] if single else out
 
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.nthreads,
+                                                thread_name_prefix="hipct-fbp")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the threads and drop their plans (a later call starts new ones)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._local = threading.local()
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)

@@ -54,7 +54,7 @@ class PaganinFilter:
     distance_m: float
     pixel_size_m: float
     delta_beta: float
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: tuple | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("energy_kev", "distance_m", "pixel_size_m", "delta_beta"):
@@ -78,16 +78,24 @@ class PaganinFilter:
         return int(math.ceil(_MARGIN_DECAY * self.kernel_length_px)) + 1
 
     def response(self, shape) -> np.ndarray:
-        """Filter on the ``rfft2`` grid of a padded ``shape`` (cached)."""
+        """Filter on the ``rfft2`` grid of a padded ``shape``.
+
+        The last response is kept as one ``(shape, array)`` tuple, read once and replaced in
+        one assignment: threads asking for different shapes at once each get their own
+        shape's response (at worst computed twice), never another's.
+        """
         shape = tuple(int(s) for s in shape)
-        if shape not in self._cache:
-            fy = sfft.fftfreq(shape[0], d=self.pixel_size_m)[:, None]
-            fx = sfft.rfftfreq(shape[1], d=self.pixel_size_m)[None, :]
-            lam = wavelength_m(self.energy_kev)
-            resp = 1.0 / (1.0 + math.pi * lam * self.distance_m * self.delta_beta
-                          * (fx * fx + fy * fy))
-            self._cache = {shape: resp.astype(np.float32)}
-        return self._cache[shape]
+        cached = self._cache
+        if cached is not None and cached[0] == shape:
+            return cached[1]
+        fy = sfft.fftfreq(shape[0], d=self.pixel_size_m)[:, None]
+        fx = sfft.rfftfreq(shape[1], d=self.pixel_size_m)[None, :]
+        lam = wavelength_m(self.energy_kev)
+        resp = (1.0 / (1.0 + math.pi * lam * self.distance_m * self.delta_beta
+                       * (fx * fx + fy * fy))).astype(np.float32)
+        resp.setflags(write=False)
+        self._cache = (shape, resp)
+        return resp
 
     def apply(self, intensity: np.ndarray, pad_rows: tuple[int, int] | None = None,
               workers: int | None = None) -> np.ndarray:

@@ -5,12 +5,17 @@ each chunk also reads the rows the convolution steps need from its neighbours, s
 equals unchunked)::
 
     read rows (+ margin) ─► dark/flat (angle-interpolated) ─► bin ─► Paganin (−ln) or −ln
-      ─► unsharp mask ─► crop margin            [per batch of 64 projections: _Job.part]
-      ─► ring removal ─► merge to 180° (half/quarter) ─► FBP ─► 1/cm   [per slab: _Job.slab]
+      ─► unsharp mask ─► crop margin       [per batch of 64 projections: ScanSlabs.part]
+      ─► ring removal ─► merge to 180° (half/quarter) ─► FBP ─► 1/cm  [per slab: ScanSlabs.slab]
       ─► writer (staged, journalled slab by slab)
 
-The same two steps run in this process or, with ``--scheduler``, as tasks on a dask cluster
-(:mod:`~hipct.reconstruction.cluster`), with identical results.
+The steps are those of the array API (:class:`~.reconstructor.Reconstructor`, applied to the
+scans by :class:`~.reconstructor.ScanSlabs`); they run in this process or, with
+``--scheduler``, as tasks on a dask cluster (:mod:`~hipct.reconstruction.cluster`), with
+identical results. :func:`reconstruct` runs, in order: validate the inputs → resolve the
+physics → the geometry (the centre) → the memory plan (:mod:`~.memory`) → the slabs → the
+pyramid, metadata and provenance. It never changes the caller's :class:`ReconParams`, and
+nothing it opened or planned (scans, back-projector, filters) outlives the call.
 
 Physical inputs (energy, effective distance, pixel size, delta/beta) come, in this order of
 precedence, from the command line, the plan (:func:`hipct.planner.evaluate.evaluate`) and
@@ -23,7 +28,7 @@ import logging
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -31,21 +36,17 @@ from hipct import __version__
 from hipct.errors import HipctError, HipctWarning
 from hipct.physics.propagation import paganin_length_m
 
-from . import acquisition as acq
 from .data_checks import check_geometry, check_scan_data
-from .fbp import backprojector
-from .flatfield import group_flats, normalise, synthetic_flat
 from .io.readers import Scan, file_checksum, open_scan
 from .io.writers import check_free_space, open_writer, uint16_window
+from .memory import describe, estimate_chunk_rows, plan_memory
 from .params import check_params
-from .phase import PaganinFilter, unsharp_margin, unsharp_mask
-from .rings import remove_stripes
+from .reconstructor import Geometry, Reconstructor, ScanSlabs
+from .zseries import plan_stages, reconstruct_zseries
 
 __all__ = ["ReconParams", "resolve_physics", "reconstruct", "estimate_chunk_rows"]
 
 log = logging.getLogger(__name__)
-
-_WORK_COPIES = 6  # float32 copies of a projection batch alive at once (raw, transmission, FFT…)
 
 
 @dataclass
@@ -75,7 +76,7 @@ class ReconParams:
     window: tuple | None = None            # (lo, hi) in 1/cm for uint16; None: auto
     memory_bytes: float = 4e9             # per process (each dask worker holds one slab)
     fbp_method: str = "fourier"            # 'fourier' (non-uniform FFT) or 'linear'
-    fbp_threads: int | None = None         # set by reconstruct() from the budget
+    fbp_threads: int | None = None         # None: as many as the budget allows
     scheduler: str | None = None           # dask.distributed scheduler address
     origin_um: tuple | None = None         # (z, y, x) of the axis at the middle row
     z_positions_m: list | None = None      # sample height of each input (z-series stages)
@@ -122,176 +123,28 @@ def resolve_physics(scan: Scan, params: ReconParams, plan_physics=None):
     return values, sources
 
 
-def estimate_chunk_rows(n_frames: int, n_cols: int, slice_px: int, margin_rows: int,
-                        budget_bytes: float, binning: int = 1, batch: int = 64) -> int:
-    """Output rows per chunk that keep the working set under ``budget_bytes``.
-
-    Fixed cost: a batch of ``batch`` projections with the convolution margins, in
-    ``_WORK_COPIES`` float32 copies (raw, transmission, padded FFT…). Per output row: the
-    sinograms of every frame (three float32 copies: the stack, the ring-corrected or merged
-    copy, and in a distributed run the batches dask keeps until the slab is made), the raw
-    rows of one batch, and two float32 slices. The Fourier back-projector's plans are
-    counted separately, before this (see :func:`reconstruct`).
-    """
-    fixed = 4.0 * _WORK_COPIES * batch * n_cols * binning * (2 * margin_rows + 1) * binning
-    per_row = 4.0 * (3 * n_frames * n_cols + _WORK_COPIES * batch * n_cols * binning * binning
-                     + 2 * slice_px)
-    rows = int((budget_bytes - fixed) // per_row)
-    if rows < 1:
-        need = (fixed + per_row) / 1e9
-        raise HipctError(f"--memory: {budget_bytes / 1e9:.2f} GB is too small for this scan "
-                         f"(one slice needs about {need:.2f} GB)")
-    return rows
-
-
-def _bin(data, b):
-    if b == 1:
-        return data
-    n, r, c = data.shape
-    r2, c2 = r // b, c // b
-    return data[:, :r2 * b, :c2 * b].reshape(n, r2, b, c2, b).mean(axis=(2, 4))
-
-
-class _Preprocessor:
-    """Raw rows → −log projections (flat field, binning, Paganin, unsharp) for one scan."""
-
-    def __init__(self, scan: Scan, params: ReconParams, physics: dict):
-        self.scan = scan
-        self.p = params
-        self.b = params.binning
-        self.paganin = None
-        if physics["delta_beta"]:
-            missing = [k for k in ("energy_kev", "distance_m", "pixel_size_m")
-                       if physics[k] is None]
-            if missing:
-                raise HipctError(
-                    "paganin: " + ", ".join(missing) + " unknown (not in the file); give "
-                    "--plan or --energy/--distance/--pixel-size, or --no-phase")
-            self.paganin = PaganinFilter(physics["energy_kev"], physics["distance_m"],
-                                         physics["pixel_size_m"] * self.b,
-                                         physics["delta_beta"])
-        self.margin = (self.paganin.margin if self.paganin else 0) \
-            + unsharp_margin(params.unsharp_sigma_px)
-        self.batch_size = 64
-        self._refs = None                  # (rows key, (dark, flat groups)) of the last slab
-
-    def _rows(self, r0: int, r1: int):
-        """Raw detector rows read for binned rows ``r0:r1`` and the margins they carry."""
-        s, b = self.scan, self.b
-        first = self.p.rows[0]
-        # binned rows r cover raw rows first + r*b ... first + (r+1)*b - 1; neighbours outside
-        # the chosen rows are real data and serve as margin where the detector has them
-        lo_b = max(r0 - self.margin, -(first // b))
-        hi_b = min(r1 + self.margin, (s.n_rows - first) // b)
-        return slice(first + lo_b * b, first + hi_b * b), r0 - lo_b, hi_b - r1
-
-    def _references(self, rows: slice):
-        """Mean dark and flat groups for ``rows``.
-
-        The last pair is kept for the next batch of the same slab; the cache is one tuple,
-        swapped in one assignment, so threads of a dask worker making batches of different
-        slabs never see each other's references.
-        """
-        key = (rows.start, rows.stop, self.p.flat_source)
-        cached = self._refs
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        s = self.scan
-        dark = s.read("dark", rows)
-        dark = dark.mean(axis=0) if dark.shape[0] else np.zeros(
-            (rows.stop - rows.start, s.n_cols), np.float32)
-        if self.p.flat_source == "scan":
-            from .flatfield import FlatGroups
-            groups = FlatGroups(synthetic_flat(s.read("proj", rows) - dark)[None], np.zeros(1))
-        else:
-            groups = group_flats(s.read("flat", rows) - dark, s.flat_frames, s.flat_angles,
-                                 s.current_flat)
-        self._refs = (key, (dark, groups))
-        return dark, groups
-
-    def batch(self, r0: int, r1: int, a0: int, a1: int, where: str = "") -> np.ndarray:
-        """−log projections ``a0:a1`` for binned rows ``r0:r1`` (one task of a distributed run).
-
-        The projection-domain steps need the margin rows of every projection, but never all
-        projections at once, so projections go in batches of angles.
-        """
-        s = self.scan
-        rows, top, bottom = self._rows(r0, r1)
-        dark, groups = self._references(rows)
-        frames = slice(a0, a1)
-        t = normalise(s.read("proj", rows, frames), dark, groups, s.theta[frames],
-                      None if s.current_proj is None else s.current_proj[frames],
-                      s.saturation, where)
-        t = _bin(t, self.b)
-        if self.paganin is not None:
-            data = self.paganin.apply(t, pad_rows=(self.margin - top, self.margin - bottom))
-        else:
-            data = -np.log(t)
-        del t
-        data = unsharp_mask(data, self.p.unsharp_sigma_px, self.p.unsharp_coeff)
-        return np.ascontiguousarray(data[:, top:top + (r1 - r0)], dtype=np.float32)
-
-    def batches(self):
-        """``(a0, a1)`` angle ranges of the batches."""
-        n = self.scan.n_proj
-        return [(a0, min(a0 + self.batch_size, n)) for a0 in range(0, n, self.batch_size)]
-
-    def __call__(self, r0: int, r1: int, where: str = "") -> np.ndarray:
-        """−log projections for binned rows ``r0:r1`` (relative to the chosen first row)."""
-        return np.concatenate([self.batch(r0, r1, a0, a1, where) for a0, a1 in self.batches()])
-
-
-def _auto_sino(pre: _Preprocessor, n_rows_binned: int) -> np.ndarray:
-    """``(rows, angles, cols)`` absorption (−log) data of up to 8 middle rows, for the centre.
-
-    Phase retrieval is left out: its edge padding differs between a projection and its
-    mirror partner exactly where a half acquisition's overlap lies, at the detector edge;
-    the centre search smooths along the angle instead (:mod:`.centre`).
-    """
-    mid = n_rows_binned // 2
-    r0, r1 = max(0, mid - 4), min(n_rows_binned, mid + 4)
-    saved, pre.paganin = pre.paganin, None
-    saved_sigma = pre.p.unsharp_sigma_px
-    pre.p.unsharp_sigma_px = 0.0
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", HipctWarning)
-            return pre(r0, r1, "").transpose(1, 0, 2)
-    finally:
-        pre.paganin = saved
-        pre.p.unsharp_sigma_px = saved_sigma
-
-
-def _auto_cors(pres, n_rows_binned: int, half: bool | None, side: str | None) -> list:
-    """Automatic axis column(s) (binned), as :class:`~.centre.CorEstimate` per scan."""
-    from .centre import estimate_cor, find_cor_quarter
-
-    if side is None and len(pres) == 1:
-        side = pres[0].scan.axis_side
-    sinos = [_auto_sino(p, n_rows_binned) for p in pres]
-    if len(pres) == 1:
-        return [estimate_cor(sinos[0], pres[0].scan.theta, half_acquisition=half, side=side)]
-    return find_cor_quarter(sinos, [p.scan.theta for p in pres], side=side)
-
-
 def reconstruct(params: ReconParams, progress: bool = True) -> dict:
     """Reconstruct ``params.inputs`` into ``params.output``; returns a summary dict.
 
     One input is a 180°, 360° or half-acquisition scan; two inputs are the two rotations of
     a quarter acquisition (then ``cor`` needs both axis columns). Inputs at different sample
     heights are the stages of a z-series, stitched into one volume
-    (:mod:`~hipct.reconstruction.zseries`).
+    (:mod:`~hipct.reconstruction.zseries`). ``params`` is not changed.
     """
-    t_start = time.perf_counter()
     check_params(params)
     scans = [open_scan(p) for p in params.inputs]
     for s in scans:
         log.info("read %s (%s): %d projections, %d flats, %d darks of %d×%d pixels",
                  s.path, s.layout, s.n_proj, s.flat_frames.size, s.n_darks, s.n_rows, s.n_cols)
-    from .zseries import plan_stages, reconstruct_zseries
     stages = plan_stages(params, scans)
     if len(stages) > 1:
-        return reconstruct_zseries(params, stages, progress)
+        del scans
+        return reconstruct_zseries(params, stages, progress, reconstruct)
+    return _reconstruct_scans(params, scans, progress)
+
+
+def _validate(params: ReconParams, scans) -> tuple:
+    """The detector rows ``(start, stop)`` and the number of slices, or a one-line error."""
     if params.refine_z:
         raise HipctError("--refine-z: needs a z-series (inputs at different sample heights: "
                          "sample/z_translation or --z-positions)")
@@ -302,18 +155,22 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
                              f"{ref.path} has {ref.n_rows}×{ref.n_cols}")
     if params.binning < 1:
         raise HipctError(f"--bin: must be an integer >= 1, got {params.binning}")
-    rows = params.rows or (0, ref.n_rows)
+    rows = tuple(params.rows or (0, ref.n_rows))
     if not (0 <= rows[0] < rows[1] <= ref.n_rows):
         raise HipctError(f"--rows: {rows[0]}:{rows[1]} is outside the detector's "
                          f"0:{ref.n_rows} rows")
-    params.rows = tuple(rows)
-    b = params.binning
-    nz = (rows[1] - rows[0]) // b
+    nz = (rows[1] - rows[0]) // params.binning
     if nz < 1:
-        raise HipctError(f"--rows/--bin: {rows[1] - rows[0]} rows binned by {b} leave no slice")
+        raise HipctError(f"--rows/--bin: {rows[1] - rows[0]} rows binned by {params.binning} "
+                         "leave no slice")
     check_geometry(params, scans)
     for s in scans:
         check_scan_data(s, rows, params.flat_source)
+    return rows, nz
+
+
+def _physics(params: ReconParams, ref: Scan) -> tuple:
+    """``(physics, sources, pixel_known)``: the values to use and where they came from."""
     physics, sources = resolve_physics(ref, params,
                                        params.plan and params.plan.get("phase_retrieval"))
     if params.delta_beta == 0:
@@ -326,273 +183,216 @@ def reconstruct(params: ReconParams, progress: bool = True) -> dict:
             raise HipctError("pixel size: not in the file; give --pixel-size or --plan")
         warnings.warn(f"pixel size: {ref.path} does not record it; the volume is written with "
                       "1 um voxels and values per pixel (give --pixel-size for 1/cm)",
-                      HipctWarning, stacklevel=2)
+                      HipctWarning, stacklevel=3)
         physics["pixel_size_m"], sources["pixel_size_m"] = 1e-6, "default (unknown)"
-    pres = [_Preprocessor(s, params, physics) for s in scans]
+    return physics, sources, pixel_known
 
-    w_b = ref.n_cols // b
-    estimates = None
-    if params.cor is None:
-        if len(scans) > 2:
-            raise HipctError(f"inputs: {len(scans)} scans given; one (180°/360°/half) or two "
-                             "(quarter acquisition) are allowed")
-        estimates = _auto_cors(pres, nz, params.half_acquisition, params.cor_side)
-        cors_b = [e.cor for e in estimates]
-        cor_source = "auto"
-        for k, e in enumerate(estimates):
-            if not e.sure:
-                full = [(c + 0.5) * b - 0.5 for c in cors_b]
-                warnings.warn(
-                    f"cor: the automatic centre{f' of input {k + 1}' if len(scans) > 1 else ''}"
-                    f" is unsure ({e.describe()}; columns binned by {b}); check the slices, "
-                    f"or force it with --cor {','.join(f'{c:.2f}' for c in full)}"
-                    + (" or --cor-side left|right" if e.side else ""),
-                    HipctWarning, stacklevel=2)
+
+def _centre(rp: ReconParams, scans, nz: int) -> tuple:
+    """``(geometry, cor_source, estimates)``: the axis column(s), automatic or given."""
+    b = rp.binning
+    theta = [s.theta for s in scans]
+    if rp.cor is not None:
+        if len(rp.cor) != len(scans):
+            raise HipctError(f"--cor: {len(rp.cor)} value(s) for {len(scans)} input scan(s)")
+        return (Geometry.from_detector(theta, scans[0].n_cols, rp.cor, b, rp.width, rp.roi),
+                "command line", None)
+    if len(scans) > 2:
+        raise HipctError(f"inputs: {len(scans)} scans given; one (180°/360°/half) or two "
+                         "(quarter acquisition) are allowed")
+    from .centre import estimate_cor, find_cor_quarter
+
+    # the centre needs only the rows and the convolution margin of the real run
+    probe = Geometry.from_detector(theta, scans[0].n_cols, [0.0] * len(scans), b)
+    with ScanSlabs(Reconstructor(rp, probe), scans, params=rp) as job:
+        sinos = job.centre_sinograms(nz)
+    side = rp.cor_side
+    if side is None and len(scans) == 1:
+        side = scans[0].axis_side
+    if len(scans) == 1:
+        estimates = [estimate_cor(sinos[0], scans[0].theta, half_acquisition=rp.half_acquisition,
+                                  side=side)]
     else:
-        if len(params.cor) != len(scans):
-            raise HipctError(f"--cor: {len(params.cor)} value(s) for {len(scans)} input scan(s)")
-        cors_b = [(c + 0.5) / b - 0.5 for c in params.cor]
-        cor_source = "command line"
-    cors = [(c + 0.5) * b - 0.5 for c in cors_b]
-    log.info("physics: %s", ", ".join(f"{k} = {physics[k]} ({sources.get(k, '?')})"
-                                      for k in physics))
-    log.info("rotation axis at column(s) %s (%s); %.1f s so far",
-             ", ".join(f"{c:.2f}" for c in cors), cor_source, time.perf_counter() - t_start)
-    subs = _subscans(scans, cors_b, b)
-    radius = acq.covered_radius(subs)
-    n = params.width or int(round(2 * radius)) + 1
-    if params.roi:
-        x0, x1, y0, y1 = params.roi
-        if not (0 <= x0 < x1 <= n and 0 <= y0 < y1 <= n):
-            raise HipctError(f"--roi: {x0}:{x1},{y0}:{y1} is outside the {n}×{n} slice")
-        ny, nx = y1 - y0, x1 - x0
-    else:
-        ny = nx = n
-    pixel_m = physics["pixel_size_m"] * b
-    voxel_um = pixel_m * 1e6
+        estimates = find_cor_quarter(sinos, theta, side=side)
+    del sinos
+    cors_b = tuple(e.cor for e in estimates)
+    for k, e in enumerate(estimates):
+        if not e.sure:
+            full = [(c + 0.5) * b - 0.5 for c in cors_b]
+            warnings.warn(
+                f"cor: the automatic centre{f' of input {k + 1}' if len(scans) > 1 else ''}"
+                f" is unsure ({e.describe()}; columns binned by {b}); check the slices, "
+                f"or force it with --cor {','.join(f'{c:.2f}' for c in full)}"
+                + (" or --cor-side left|right" if e.side else ""),
+                HipctWarning, stacklevel=3)
+    geometry = Geometry(tuple(np.asarray(t, np.float64) for t in theta), scans[0].n_cols // b,
+                        cors_b, b, rp.width, None if rp.roi is None else tuple(rp.roi))
+    return geometry, "auto", estimates
 
-    n_frames = sum(s.n_proj + s.flat_frames.size + s.n_darks for s in scans)
-    budget = params.memory_bytes
-    if params.fbp_method == "fourier":
-        # the non-uniform FFT's factors and per-thread plans live as long as the run: count
-        # them first, with as many threads (plans) as fit in 60 % of the budget
-        from .fbp_fourier import FourierBackprojector, _threads
 
-        def bp_bytes(t):
-            return FourierBackprojector.memory_bytes(sum(s.n_proj for s in scans),
-                                                     max(n, w_b), max(nx, ny), t)
-        fitting = [t for t in range(1, _threads(None) + 1) if bp_bytes(t) <= 0.6 * budget]
-        if not fitting:
-            raise HipctError(f"--memory: {budget / 1e9:.2f} GB is too small for the Fourier "
-                             f"back-projector of this geometry (it needs {bp_bytes(1) / 1e9:.2f}"
-                             f" GB: give --memory {bp_bytes(1) / 0.6 / 1e9:.1f}GB or more, or "
-                             "--fbp linear)")
-        params.fbp_threads = fitting[-1]
-        budget -= bp_bytes(params.fbp_threads)
-    chunk = estimate_chunk_rows(n_frames, ref.n_cols // b, nx * ny, pres[0].margin,
-                                budget, b)
-    chunk = min(chunk, nz)
-    if chunk >= 128:
-        chunk -= chunk % 128
-    zarr_chunk = min(128, chunk) if params.fmt.startswith("ome-zarr") else None
+def _memory(rp: ReconParams, scans, geometry: Geometry, margin: int, nz: int):
+    ny, nx = geometry.shape_yx
+    return plan_memory(
+        budget_bytes=rp.memory_bytes,
+        n_frames=sum(s.n_proj + s.flat_frames.size + s.n_darks for s in scans),
+        n_angles=geometry.n_angles, n_cols_binned=geometry.n_cols_binned,
+        slice_width=geometry.slice_width, shape_yx=(ny, nx), nz=nz, margin_rows=margin,
+        binning=rp.binning, fbp_method=rp.fbp_method, dtype=rp.dtype, fmt=rp.fmt,
+        max_threads=rp.fbp_threads, detector_rows=scans[0].n_rows)
 
-    job = _Job(params, physics, cors_b, n, pixel_known, pixel_m)
-    job.seed(scans, pres)
 
-    window = params.window
-    if params.dtype == "uint16" and window is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", HipctWarning)
-            mid = nz // 2
-            window = uint16_window(job.slab(mid, mid + 1, job.parts(mid, mid + 1),
-                                            convert=False))
-
-    origin = params.origin_um
+def _origin(rp: ReconParams, ref: Scan, geometry: Geometry, physics: dict) -> tuple:
+    """Position (µm, z y x) of voxel 0."""
+    b, rows, n = rp.binning, rp.rows, geometry.slice_width
+    origin = rp.origin_um
     if origin is None and ref.position_m is not None:
         # z points down the sample: a larger z_translation (a higher part) has a smaller z
         z_t, y_t, x_t = ref.position_m
         origin = (-z_t * 1e6, y_t * 1e6, x_t * 1e6)
     origin = origin or (0.0, 0.0, 0.0)
+    voxel_um = physics["pixel_size_m"] * b * 1e6
     c = (n - 1) / 2.0
-    x_first = params.roi[0] if params.roi else 0
-    y_first = params.roi[2] if params.roi else 0
+    x_first = rp.roi[0] if rp.roi else 0
+    y_first = rp.roi[2] if rp.roi else 0
     z_mid = (ref.n_rows - 1) / 2.0
     z_first = rows[0] + (b - 1) / 2.0
-    origin_voxel0 = ((z_first - z_mid) * physics["pixel_size_m"] * 1e6 + origin[0],
-                     (y_first - c) * voxel_um + origin[1],
-                     (x_first - c) * voxel_um + origin[2])
+    return ((z_first - z_mid) * physics["pixel_size_m"] * 1e6 + origin[0],
+            (y_first - c) * voxel_um + origin[1],
+            (x_first - c) * voxel_um + origin[2])
 
-    resolved = {
-        "cor": cors, "cor_source": cor_source, "half_acquisition": params.half_acquisition,
-        "cor_side": params.cor_side,
-        "cor_estimate": None if estimates is None else [e.as_dict() for e in estimates],
-        "filter": params.filter_name, "unsharp_sigma_px": params.unsharp_sigma_px,
-        "unsharp_coeff": params.unsharp_coeff, "ring_filter_size": params.ring_size,
-        "rows": list(rows), "binning": b, "slice_width": n, "roi": params.roi,
-        "flat_source": params.flat_source, "dtype": params.dtype,
-        "intensity_window_per_cm": window, "voxel_size_um": voxel_um,
-        "origin_um": list(origin_voxel0), "physics": physics, "physics_sources": sources,
-        "paganin_margin_px": pres[0].margin, "chunk_rows": chunk,
-        "paganin_length_um": (paganin_length_m(physics["energy_kev"], physics["distance_m"],
-                                               physics["delta_beta"]) * 1e6
-                              if physics["delta_beta"] else None),
-        "fbp_method": params.fbp_method,
-    }
-    attrs = {"hipct": {
-        "version": __version__, "command": params.command,
+
+def _reconstruct_scans(params: ReconParams, scans, progress: bool) -> dict:
+    """One scan (or the two rotations of a quarter acquisition) into one volume."""
+    t_start = time.perf_counter()
+    rows, nz = _validate(params, scans)
+    physics, sources, pixel_known = _physics(params, scans[0])
+    # the run's own copy: the resolved physics and rows; the caller's params stay as given
+    rp = replace(params, rows=rows, energy_kev=physics["energy_kev"],
+                 distance_m=physics["distance_m"], delta_beta=physics["delta_beta"],
+                 pixel_size_m=physics["pixel_size_m"] if pixel_known else None)
+    geometry, cor_source, estimates = _centre(rp, scans, nz)
+    cors = geometry.cor
+    log.info("physics: %s", ", ".join(f"{k} = {physics[k]} ({sources.get(k, '?')})"
+                                      for k in physics))
+    log.info("rotation axis at column(s) %s (%s); %.1f s so far",
+             ", ".join(f"{c:.2f}" for c in cors), cor_source, time.perf_counter() - t_start)
+    n = geometry.slice_width
+    ny, nx = geometry.shape_yx
+    margin = Reconstructor(rp, geometry).margin
+    memory = _memory(rp, scans, geometry, margin, nz)
+    log.info(describe(memory))
+    rp = replace(rp, fbp_threads=memory.fbp_threads)
+    chunk = memory.chunk_rows
+    zarr_chunk = min(128, chunk) if rp.fmt.startswith("ome-zarr") else None
+    voxel_um = physics["pixel_size_m"] * rp.binning * 1e6
+
+    with ScanSlabs(Reconstructor(rp, geometry), scans, params=rp) as job:
+        del scans
+        window = rp.window
+        if rp.dtype == "uint16" and window is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", HipctWarning)
+                mid = nz // 2
+                window = uint16_window(job.slab(mid, mid + 1, job.parts(mid, mid + 1),
+                                                convert=False))
+        job.window = window
+        origin_voxel0 = _origin(rp, job.scans[0], geometry, physics)
+        resolved = {
+            "cor": cors, "cor_source": cor_source, "half_acquisition": rp.half_acquisition,
+            "cor_side": rp.cor_side,
+            "cor_estimate": None if estimates is None else [e.as_dict() for e in estimates],
+            "filter": rp.filter_name, "unsharp_sigma_px": rp.unsharp_sigma_px,
+            "unsharp_coeff": rp.unsharp_coeff, "ring_filter_size": rp.ring_size,
+            "rows": list(rows), "binning": rp.binning, "slice_width": n, "roi": rp.roi,
+            "flat_source": rp.flat_source, "dtype": rp.dtype,
+            "intensity_window_per_cm": window, "voxel_size_um": voxel_um,
+            "origin_um": list(origin_voxel0), "physics": physics, "physics_sources": sources,
+            "paganin_margin_px": margin, "chunk_rows": chunk,
+            "paganin_length_um": (paganin_length_m(physics["energy_kev"], physics["distance_m"],
+                                                   physics["delta_beta"]) * 1e6
+                                  if physics["delta_beta"] else None),
+            "fbp_method": rp.fbp_method,
+        }
+        attrs = _provenance(rp, job.scans, resolved, pixel_known)
+        out_dtype = np.uint16 if rp.dtype == "uint16" else np.float32
+        writer = open_writer(rp.fmt, rp.output, (nz, ny, nx), out_dtype, attrs,
+                             voxel_um=voxel_um, origin_um=origin_voxel0, resume=rp.resume,
+                             overwrite=rp.overwrite, chunk_z=zarr_chunk or 128,
+                             memory_bytes=rp.memory_bytes - memory.preview_bytes)
+        try:
+            previews = _run(job, writer, rp, (nz, ny, nx), chunk, window, voxel_um,
+                            pixel_known, progress, t_start)
+        finally:
+            writer.abandon()
+    return {"output": str(rp.output), "shape_zyx": [nz, ny, nx],
+            "already_complete": writer.complete, **resolved,
+            "previews": previews, "fbp_threads": rp.fbp_threads, "memory": memory.as_dict()}
+
+
+def _provenance(rp: ReconParams, scans, resolved: dict, pixel_known: bool) -> dict:
+    return {"hipct": {
+        "version": __version__, "command": rp.command,
         "inputs": [{"path": s.path, "layout": s.layout, "sha256": file_checksum(s.files)}
                    for s in scans],
-        "parameters": resolved, "plan": params.plan and params.plan.get("plan"),
+        "parameters": resolved, "plan": rp.plan and rp.plan.get("plan"),
         "units": ("1/cm (linear attenuation; after Paganin: attenuation-equivalent)"
                   if pixel_known else "per pixel (pixel size unknown)"),
         "conventions": "axes z,y,x; slice grid centred on the rotation axis; "
                        "u = x cos(theta) - y sin(theta), rows growing downwards "
                        "(as ASTRA, nabu, tomopy); detector row r -> slice z = r",
     }}
-    out_dtype = np.uint16 if params.dtype == "uint16" else np.float32
-    writer_kw = {"voxel_um": voxel_um, "origin_um": origin_voxel0, "resume": params.resume,
-                 "overwrite": params.overwrite, "chunk_z": zarr_chunk or 128}
-    writer = open_writer(params.fmt, params.output, (nz, ny, nx), out_dtype, attrs, **writer_kw)
-    job.window = window
-    slabs = [(z0, min(z0 + chunk, nz)) for z0 in range(0, nz, chunk)]
+
+
+def _run(job: ScanSlabs, writer, rp: ReconParams, shape, chunk: int, window, voxel_um: float,
+         pixel_known: bool, progress: bool, t_start: float) -> list:
+    """Make and write the slabs still to do, then the previews and the pyramid."""
     from tqdm.auto import tqdm
 
     from .preview import MidPlanes, write_previews
-    planes = MidPlanes((nz, ny, nx), window if params.dtype == "uint16" else None)
-    try:
-        bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
-                   file=sys.stderr)
-        todo = []
-        for z0, z1 in slabs:
-            if writer.is_done(z0, z1):
-                bar.update(z1 - z0)
-                log.info("skip slices %d:%d (written by an earlier run)", z0, z1)
-            else:
-                todo.append((z0, z1))
-        if todo:
-            check_free_space(writer, len(todo) / max(1, len(slabs)))
-        log.info("volume %d×%d×%d voxels of %.4g um, %s %s; %d slab(s) of %d slices "
-                 "(memory budget %.2f GB), filter %s, back-projector %s", nz, ny, nx, voxel_um,
-                 params.fmt, params.dtype, len(todo), chunk, params.memory_bytes / 1e9,
-                 params.filter_name, params.fbp_method)
-        write_block = writer.write
-
-        def write_and_keep(z0, block):
-            planes.add(z0, block)
-            write_block(z0, block)
-        writer.write = write_and_keep
-        t_slabs = time.perf_counter()
-        if params.scheduler:
-            from .cluster import run_distributed
-            run_distributed(params.scheduler, job, todo, writer, bar)
+    nz = shape[0]
+    planes = MidPlanes(shape, window if rp.dtype == "uint16" else None)
+    slabs = [(z0, min(z0 + chunk, nz)) for z0 in range(0, nz, chunk)]
+    bar = tqdm(total=nz, unit="slice", desc="reconstruct", disable=not progress,
+               file=sys.stderr)
+    todo = []
+    for z0, z1 in slabs:
+        if writer.is_done(z0, z1):
+            bar.update(z1 - z0)
+            log.info("skip slices %d:%d (written by an earlier run)", z0, z1)
         else:
-            for z0, z1 in todo:
-                t0 = time.perf_counter()
-                writer.write(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
-                bar.update(z1 - z0)
-                log.debug("slices %d:%d in %.2f s", z0, z1, time.perf_counter() - t0)
-        bar.close()
-        log.info("reconstructed %d slab(s) in %.1f s", len(todo), time.perf_counter() - t_slabs)
-        t0 = time.perf_counter()
-        previews = [] if writer.complete else \
-            write_previews(writer, planes, params, voxel_um, pixel_known)
-        writer.finalise()
-        log.info("pyramid, metadata and preview written in %.1f s; %.1f s in all",
-                 time.perf_counter() - t0, time.perf_counter() - t_start)
-    finally:
-        writer.abandon()
-    return {"output": str(params.output), "shape_zyx": [nz, ny, nx],
-            "already_complete": writer.complete, **resolved,
-            "previews": previews}
+            todo.append((z0, z1))
+    if todo:
+        check_free_space(writer, len(todo) / max(1, len(slabs)))
+    log.info("volume %d×%d×%d voxels of %.4g um, %s %s; %d slab(s) of %d slices "
+             "(memory budget %.2f GB), filter %s, back-projector %s", *shape, voxel_um,
+             rp.fmt, rp.dtype, len(todo), chunk, rp.memory_bytes / 1e9,
+             rp.filter_name, rp.fbp_method)
 
+    def store(z0, block):
+        """Write a slab made here; the preview keeps its share of the mid-planes."""
+        writer.write(z0, block)
+        planes.add(z0, block)
 
-def _subscans(scans, cors_b, binning: int) -> list:
-    """The inputs as sub-scans of the merge (binned width, binned axis column)."""
-    w_b = scans[0].n_cols // binning
-    return [acq.SubScan(s.theta, w_b, c) for s, c in zip(scans, cors_b)]
-
-
-_STATES: dict = {}   # per process: the open scans and planned filters of the current job
-
-
-class _Job:
-    """Everything one slab of the volume needs, in a form that pickles to worker processes.
-
-    A slab is made in two kinds of step, the same in a local and a distributed run (so both
-    give the same bits): :meth:`part` turns a batch of projections (a range of angles) of one
-    input into −log (Paganin) projections for the slab's rows; :meth:`slab` stacks the
-    batches into sinograms and runs rings → merge to 180° → FBP → units. Each process opens
-    the scans and plans the filters once (:meth:`state`) and keeps them for later slabs.
-    """
-
-    def __init__(self, params: ReconParams, physics: dict, cors_b: list, n: int,
-                 pixel_known: bool, pixel_m: float):
-        import uuid
-        self.params, self.physics, self.cors_b = params, physics, cors_b
-        self.n, self.pixel_known, self.pixel_m = n, pixel_known, pixel_m
-        self.window = None
-        self.token = uuid.uuid4().hex
-
-    def seed(self, scans, pres):
-        """Use already opened scans in this process."""
-        _STATES.clear()
-        _STATES[self.token] = self._build(scans, pres)
-
-    def _build(self, scans, pres):
-        return {"scans": scans, "pres": pres, "bp": None,
-                "subs": _subscans(scans, self.cors_b, self.params.binning)}
-
-    def state(self) -> dict:
-        st = _STATES.get(self.token)
-        if st is None:
-            scans = [open_scan(p) for p in self.params.inputs]
-            pres = [_Preprocessor(sc, self.params, self.physics) for sc in scans]
-            _STATES.clear()
-            st = _STATES[self.token] = self._build(scans, pres)
-        return st
-
-    def batches(self) -> list:
-        """``(input, a0, a1)`` for every batch of projections."""
-        return [(i, a0, a1) for i, pre in enumerate(self.state()["pres"])
-                for a0, a1 in pre.batches()]
-
-    def part(self, i: int, r0: int, r1: int, a0: int, a1: int, where: str = "") -> np.ndarray:
-        """Projections ``a0:a1`` of input ``i``, preprocessed, for binned rows ``r0:r1``."""
-        return self.state()["pres"][i].batch(r0, r1, a0, a1, where)
-
-    def parts(self, r0: int, r1: int, where: str = ""):
-        """The batches of :meth:`part` for rows ``r0:r1``, made one at a time (a generator)."""
-        return (self.part(i, r0, r1, a0, a1, where) for i, a0, a1 in self.batches())
-
-    def slab(self, r0: int, r1: int, parts, convert: bool = True) -> np.ndarray:
-        """Slices ``r0:r1`` from the batches of :meth:`parts` (in :meth:`batches` order).
-
-        ``parts`` may be a generator: each batch is copied into the sinogram stack as it
-        comes, so a local run holds one stack and one batch, never both in full.
-        """
-        st, p = self.state(), self.params
-        sinos = [np.empty((r1 - r0, pre.scan.n_proj, pre.scan.n_cols // p.binning), np.float32)
-                 for pre in st["pres"]]
-        for (i, a0, a1), part in zip(self.batches(), parts):
-            sinos[i][:, a0:a1] = part.transpose(1, 0, 2)
-            del part
-        if p.ring_size:
-            sinos = [remove_stripes(s, p.ring_size) for s in sinos]
-        merged, layout = acq.merge_to_180(sinos, st["subs"])
-        key = (float(layout.u0), merged.shape[-1], layout.theta.tobytes())
-        cached = st["bp"]
-        if cached is None or cached[0] != key:          # one tuple: safe across threads
-            cached = (key, backprojector(layout.theta, layout.u0, merged.shape[-1], self.n,
-                                         p.roi, p.filter_name, method=p.fbp_method,
-                                         nthreads=p.fbp_threads))
-            st["bp"] = cached
-        sl = cached[1](merged)
-        if self.pixel_known:
-            sl = sl / np.float32(self.pixel_m * 100.0)       # per pixel → 1/cm
-        if convert and p.dtype == "uint16":
-            from .io.writers import to_uint16
-            sl = to_uint16(sl, self.window)
-        return sl
+    t_slabs = time.perf_counter()
+    if rp.scheduler:
+        from .cluster import run_distributed
+        run_distributed(rp.scheduler, job, todo, writer, bar, store=store)
+    else:
+        for z0, z1 in todo:
+            t0 = time.perf_counter()
+            store(z0, job.slab(z0, z1, job.parts(z0, z1, f"rows {z0}:{z1}")))
+            bar.update(z1 - z0)
+            log.debug("slices %d:%d in %.2f s", z0, z1, time.perf_counter() - t0)
+    bar.close()
+    job.close()                 # the back-projector's plans and the scans: not needed now
+    log.info("reconstructed %d slab(s) in %.1f s", len(todo), time.perf_counter() - t_slabs)
+    t0 = time.perf_counter()
+    previews = [] if writer.complete else \
+        write_previews(writer, planes, rp, voxel_um, pixel_known)
+    writer.finalise()
+    log.info("pyramid, metadata and preview written in %.1f s; %.1f s in all",
+             time.perf_counter() - t0, time.perf_counter() - t_start)
+    return previews
 
 
 def params_summary(params: ReconParams) -> dict:

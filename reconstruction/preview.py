@@ -50,18 +50,33 @@ class MidPlanes:
 
     def add(self, z0: int, block) -> None:
         """Take the planes' share of slices ``z0 : z0 + len(block)``."""
-        block = self._values(block)
+        block = np.asarray(block)                   # planes converted one by one, not the slab
         z1 = z0 + block.shape[0]
         zc, yc, xc = self.index
         if z0 <= zc < z1:
-            self.axial[:] = block[zc - z0]
-        self.coronal[z0:z1] = block[:, yc, :]
-        self.sagittal[z0:z1] = block[:, :, xc]
+            self.axial[:] = self._values(block[zc - z0])
+        self.coronal[z0:z1] = self._values(block[:, yc, :])
+        self.sagittal[z0:z1] = self._values(block[:, :, xc])
 
     @property
     def complete(self) -> bool:
         """Whether every slice has been added."""
         return not np.isnan(self.coronal).all(axis=1).any()
+
+
+_SHOWN_PX = 2048     # a plane is shown at most this many pixels wide (the figure has fewer)
+
+
+def _shown(img: np.ndarray) -> tuple:
+    """``(view, step)``: every ``step``-th pixel of ``img`` along both axes, so the longer side
+    has at most :data:`_SHOWN_PX` pixels and the shorter keeps at least 64 (or all it has).
+
+    A strided view costs no memory; plotting a full 14 000² plane would cost matplotlib
+    several GB of float copies for a figure a few hundred pixels wide.
+    """
+    longest, shortest = max(img.shape), min(img.shape)
+    step = max(1, min(-(-longest // _SHOWN_PX), shortest // min(shortest, 64)))
+    return img[::step, ::step], step
 
 
 def preview_figure(planes: MidPlanes, voxel_um: float, title: str, unit: str = "1/cm",
@@ -70,12 +85,12 @@ def preview_figure(planes: MidPlanes, voxel_um: float, title: str, unit: str = "
     and scale bars; ``title`` names the plan or output."""
     nz, ny, nx = planes.shape
     zc, yc, xc = planes.index
-    views = [(planes.axial, f"axial z = {zc}/{nz}", "x", "y"),
-             (planes.coronal, f"coronal y = {yc}/{ny}", "x", "z"),
-             (planes.sagittal, f"sagittal x = {xc}/{nx}", "y", "z")]
+    views = [(*_shown(planes.axial), f"axial z = {zc}/{nz}", "x", "y"),
+             (*_shown(planes.coronal), f"coronal y = {yc}/{ny}", "x", "z"),
+             (*_shown(planes.sagittal), f"sagittal x = {xc}/{nx}", "y", "z")]
     lo, hi = common_window([v[0] for v in views])
     fig, axes = new_figure(1, 3, width_in=12.0, height_in=4.4)
-    for ax, (img, name, horizontal, vertical) in zip(axes, views):
+    for ax, (img, step, name, horizontal, vertical) in zip(axes, views):
         # a thin slab is stretched vertically to a third of its width, and says so
         stretch = max(1.0, img.shape[1] / (3.0 * max(img.shape[0], 1)))
         im = ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, interpolation="antialiased",
@@ -84,7 +99,7 @@ def preview_figure(planes: MidPlanes, voxel_um: float, title: str, unit: str = "
                      + (f" (stretched ×{stretch:.3g})" if stretch > 1 else ""))
         ax.axis("off")
         colourbar(im, ax, "attenuation" if unit == "1/cm" else "value", unit, shrink=0.7)
-        scale_bar(ax, voxel_um, img.shape[1])
+        scale_bar(ax, voxel_um * step, img.shape[1])
     missing = "" if planes.complete else "; slabs not written by this run left blank"
     figure_title(fig, f"mid-slices, window {lo:.3g} to {hi:.3g} {unit}, "
                       f"voxel {voxel_um:.3g} µm{missing}", title)

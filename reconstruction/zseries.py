@@ -10,7 +10,8 @@ one stage (two for quarter acquisition), taken in the order of their file names 
 ``--cor`` values apply to every stage's rotations in that order; one value per input
 follows the command line).
 
-Each stage is reconstructed by :func:`~hipct.reconstruction.pipeline.reconstruct` (so
+Each stage is reconstructed by the single-scan reconstruction the caller passes in
+(:func:`~hipct.reconstruction.pipeline.reconstruct`, so
 180°, half and quarter acquisition, ``--cor`` per stage or ``auto``, the memory budget and
 dask work as for one scan) into a float32 volume in a hidden staging folder beside the
 output; ``--resume`` keeps the stages already finished. The volumes are then placed and
@@ -227,7 +228,7 @@ def _split_cor(cor, stages, n_inputs):
                      f"give {per} (the same for every stage) or {n_inputs} (one per input)")
 
 
-def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
+def reconstruct_zseries(params, stages, progress: bool, reconstruct_stage) -> dict:
     """Reconstruct the ``stages`` (see :func:`plan_stages`) into one volume.
 
     Parameters
@@ -237,6 +238,12 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
         the offset refinement.
     stages : list of Stage
         Highest first.
+    progress : bool
+        Show progress bars.
+    reconstruct_stage : callable
+        ``(params, progress) -> summary`` reconstructing one stage (its inputs at one
+        height) into ``params.output``, as :func:`~hipct.reconstruction.pipeline.reconstruct`
+        does.
 
     Returns
     -------
@@ -256,15 +263,14 @@ def reconstruct_zseries(params, stages, progress: bool = True) -> dict:
             raise HipctError(f"output: {out} exists; remove it or give --overwrite")
     work = out.parent / f".{out.name}.stages"
     with OutputLock(work):             # one run at a time stages the z-series of NAME
-        return _stitch(params, stages, progress, out, work)
+        return _stitch(params, stages, progress, out, work, reconstruct_stage)
 
 
-def _stitch(params, stages, progress: bool, out: Path, work: Path) -> dict:
+def _stitch(params, stages, progress: bool, out: Path, work: Path, reconstruct) -> dict:
     """Reconstruct each stage into ``work`` (HDF5, resumable) and stitch them into ``out``."""
     import h5py
 
     from .io.writers import open_writer, to_uint16, uint16_window
-    from .pipeline import reconstruct
 
     if work.exists() and not params.resume:
         shutil.rmtree(work)

@@ -2,8 +2,8 @@
 
 Used by ``hipct compare --simulate`` and the excision notebook. One plan is simulated once
 (noise-free intensities cached), then recorded at the requested exposure(s); each recording
-is reconstructed in memory by the pipeline's own steps (dark/flat, Paganin with the plan's
-energy, distance, pixel and δ/β, half-acquisition merge, FBP; :func:`reconstruct_arrays`),
+is reconstructed in memory by the public reconstruction API (dark/flat, Paganin with the
+plan's energy, distance, pixel and δ/β, half-acquisition merge, FBP; :func:`reconstruct_arrays`),
 three times:
 all projections, even ones and odd ones. Metrics (see :mod:`hipct.reconstruction.quality`):
 
@@ -44,42 +44,33 @@ __all__ = ["reconstruct_arrays", "StudyResult", "study_config", "measure", "stud
 def reconstruct_arrays(sim: Simulation, proj, flats, darks, frames=slice(None),
                        delta_beta: float | None = None, phase: bool = True,
                        roi=None) -> np.ndarray:
-    """Reconstruct simulated frames in memory with the pipeline's own steps; ``(rows, ny, nx)``
-    in 1/cm.
+    """Reconstruct simulated frames in memory; ``(rows, ny, nx)`` in 1/cm.
 
-    The arrays are wrapped in an in-memory :class:`~hipct.reconstruction.io.readers.Scan` and
-    go through :class:`~hipct.reconstruction.pipeline._Job` exactly as a file does in
-    ``hipct reconstruct --plan`` (physics from the plan). ``frames`` selects projections (e.g.
-    ``slice(0, None, 2)`` for the even half-dataset); ``roi = (x0, x1, y0, y1)`` a region of
-    the slice.
+    The arrays go through the public :class:`~hipct.reconstruction.reconstructor.Reconstructor`
+    (dark/flat, Paganin, merge, FBP), the steps ``hipct reconstruct --plan`` runs on a file,
+    with the plan's physics. ``frames`` selects projections (e.g. ``slice(0, None, 2)`` for
+    the even half-dataset); ``roi = (x0, x1, y0, y1)`` a region of the slice.
     """
-    from hipct.reconstruction.io.readers import Scan
-    from hipct.reconstruction.pipeline import ReconParams, _Job, _Preprocessor
+    from hipct.reconstruction.pipeline import ReconParams
+    from hipct.reconstruction.reconstructor import Geometry, Reconstructor
 
     v = sim.result.values
     theta = sim.theta[frames]
-    chosen = proj[frames]
     n_f1 = sim.cfg.n_flats // 2
     flat_frames = np.concatenate([np.arange(n_f1), sim.n_proj + np.arange(flats.shape[0] - n_f1)])
     flat_angles = np.concatenate([np.full(n_f1, sim.theta[0]),
                                   np.full(flats.shape[0] - n_f1, sim.theta[-1])])
-    sources = {"proj": chosen, "flat": flats, "dark": darks}
-    n_rows, n_cols = proj.shape[1:]
-    scan = Scan(path="<simulation>", layout="memory", n_rows=n_rows, n_cols=n_cols, theta=theta,
-                flat_angles=flat_angles, flat_frames=flat_frames, n_darks=darks.shape[0],
-                saturation=sim.detector.saturation_adu,
-                _read=lambda kind, rows, fr: sources[kind][fr, rows])
     db = v["delta_beta"] if delta_beta is None else delta_beta
-    physics = {"energy_kev": v["mean_detected_energy_keV"],
-               "distance_m": v["effective_propagation_distance_m"],
-               "pixel_size_m": sim.voxel_m, "delta_beta": db if phase and db else 0.0}
-    params = ReconParams(inputs=[scan.path], output="", cor=[sim.cor], roi=roi,
-                         rows=(0, n_rows), width=sim.recon_width, **physics)
-    job = _Job(params, physics, [sim.cor], sim.recon_width, True, sim.voxel_m)
-    job.seed([scan], [_Preprocessor(scan, params, physics)])
+    params = ReconParams(inputs=[], output="", energy_kev=v["mean_detected_energy_keV"],
+                         distance_m=v["effective_propagation_distance_m"],
+                         pixel_size_m=sim.voxel_m, delta_beta=db if phase and db else 0.0)
+    geometry = Geometry((theta,), proj.shape[2], (sim.cor,), width=sim.recon_width,
+                        roi=None if roi is None else tuple(roi))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HipctWarning)
-        return job.slab(0, n_rows, job.parts(0, n_rows))
+        with Reconstructor(params, geometry) as rec:
+            return rec(proj[frames], flats, darks, flat_angles=flat_angles,
+                       flat_frames=flat_frames, saturation=sim.detector.saturation_adu)
 
 
 @dataclass

@@ -34,7 +34,8 @@ from .output_guard import (OutputLock, check_output_path, key_differences, lock_
                            recover, swap_into_place, write_marker)
 
 __all__ = ["FORMATS", "open_writer", "check_free_space", "to_uint16", "uint16_window",
-           "nifti_header", "ome_multiscales", "ome_image_attrs"]
+           "nifti_header", "ome_multiscales", "ome_image_attrs", "pyramid_tile_rows",
+           "PYRAMID_BYTES_PER_VOXEL", "UINT16_PIECE_VOXELS"]
 
 FORMATS = ("ome-zarr", "ome-zarr-v3", "tiff", "hdf5")
 _JOURNAL = "hipct-progress.json"
@@ -43,16 +44,44 @@ _JOURNAL = "hipct-progress.json"
 def uint16_window(block: np.ndarray) -> tuple[float, float]:
     """The 0.1th to 99.9th percentile of the finite values: the range a uint16 volume keeps
     (one unit wide when the block is constant)."""
-    vals = np.asarray(block)[np.isfinite(block)]
-    window = (float(np.percentile(vals, 0.1)), float(np.percentile(vals, 99.9)))
+    vals = np.asarray(block)[np.isfinite(block)]       # a copy: partitioned in place below
+    window = (float(np.percentile(vals, 0.1, overwrite_input=True)),
+              float(np.percentile(vals, 99.9, overwrite_input=True)))
     return window if window[1] > window[0] else (window[0], window[0] + 1.0)
 
 
+#: bytes per output voxel of one pyramid level while it is made: the 8 source voxels as read
+#: (up to 8 B each) and in float64 (64 B), the float64 mean, its rounding and the cast
+PYRAMID_BYTES_PER_VOXEL = 8 * 8 + 8 * 8 + 8 + 8 + 8
+
+
+def pyramid_tile_rows(budget_bytes: float, z_rows: int, nx_out: int, itemsize: int,
+                      multiple: int = 1) -> int:
+    """Output rows (y) per tile of a pyramid level ``z_rows`` slices high and ``nx_out``
+    wide that keep its working set (:data:`PYRAMID_BYTES_PER_VOXEL`, the cast included)
+    under ``budget_bytes``; a multiple of ``multiple`` (the chunk width) when that fits."""
+    per_row = float(z_rows) * nx_out * (PYRAMID_BYTES_PER_VOXEL + itemsize)
+    rows = max(1, int(budget_bytes // per_row))
+    return rows - rows % multiple if rows >= multiple else rows
+
+
+UINT16_PIECE_VOXELS = 1 << 20   # voxels converted at a time: the float64 temporaries stay small
+
+
 def to_uint16(block: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Map ``[lo, hi]`` linearly onto 0..65535 (clipped, rounded)."""
+    """Map ``[lo, hi]`` linearly onto 0..65535 (clipped, rounded).
+
+    Converted in pieces of ``2**20`` voxels, so the float64 arithmetic needs about 24 MB
+    whatever the block's size.
+    """
     lo, hi = window
-    scaled = (np.asarray(block, np.float64) - lo) / (hi - lo)
-    return np.round(np.clip(scaled, 0, 1) * 65535).astype(np.uint16)
+    src = np.asarray(block)
+    out = np.empty(src.shape, np.uint16)
+    flat_in, flat_out = src.reshape(-1), out.reshape(-1)
+    for i in range(0, flat_in.size, UINT16_PIECE_VOXELS):
+        scaled = (np.asarray(flat_in[i:i + UINT16_PIECE_VOXELS], np.float64) - lo) / (hi - lo)
+        flat_out[i:i + UINT16_PIECE_VOXELS] = np.round(np.clip(scaled, 0, 1) * 65535)
+    return out
 
 
 def _ome_models(version: str):
@@ -319,8 +348,9 @@ class OmeZarrWriter(_Staged):
     """OME-Zarr multiscale image with a NIfTI-Zarr ``nifti`` header array."""
 
     def __init__(self, out, shape, dtype, attrs, resume, overwrite, *, voxel_um, origin_um,
-                 zarr_version=2, chunk=128, chunk_z=None):
+                 zarr_version=2, chunk=128, chunk_z=None, memory_bytes=None):
         self.zarr_version = zarr_version
+        self.memory_bytes = memory_bytes    # bounds the pyramid's tiles (None: whole slabs)
         self.format_name = "ome-zarr" if zarr_version == 2 else "ome-zarr-v3"
         self.chunks = tuple(min(c, s) for c, s in zip((chunk_z or chunk, chunk, chunk), shape))
         self.voxel_um = float(voxel_um)
@@ -367,13 +397,22 @@ class OmeZarrWriter(_Staged):
                                           dtype=self.dtype, fill_value=0, overwrite=True,
                                           **self._compressor())
             step = self.chunks[0]
+            tile = shape[1]
+            if self.memory_bytes is not None:
+                tile = min(shape[1], pyramid_tile_rows(self.memory_bytes, min(step, shape[0]),
+                                                       shape[2], self.dtype.itemsize,
+                                                       arr.chunks[1]))
             for z in range(0, shape[0], step):
                 z1 = min(z + step, shape[0])
-                src = np.asarray(prev[2 * z:2 * z1, :2 * shape[1], :2 * shape[2]], np.float64)
-                mean = src.reshape(z1 - z, 2, shape[1], 2, shape[2], 2).mean(axis=(1, 3, 5))
-                if np.issubdtype(self.dtype, np.integer):
-                    mean = np.round(mean)
-                arr[z:z1] = mean.astype(self.dtype)
+                for y in range(0, shape[1], tile):      # the mean of 2×2×2 blocks is local
+                    y1 = min(y + tile, shape[1])
+                    src = np.asarray(prev[2 * z:2 * z1, 2 * y:2 * y1, :2 * shape[2]], np.float64)
+                    mean = src.reshape(z1 - z, 2, y1 - y, 2, shape[2], 2).mean(axis=(1, 3, 5))
+                    del src
+                    if np.issubdtype(self.dtype, np.integer):
+                        mean = np.round(mean)
+                    arr[z:z1, y:y1] = mean.astype(self.dtype)
+                    del mean
             prev = arr
         version = "0.4" if self.zarr_version == 2 else "0.5"
         attrs = dict(self.attrs)
@@ -521,21 +560,23 @@ def check_free_space(writer: _Staged, fraction: float = 1.0) -> None:
 
 
 def open_writer(fmt: str, out, shape, dtype, attrs: dict, *, voxel_um: float, origin_um,
-                resume: bool = False, overwrite: bool = False, chunk_z: int = 128):
+                resume: bool = False, overwrite: bool = False, chunk_z: int = 128,
+                memory_bytes: float | None = None):
     """Create (or, with ``resume``, reopen) a staged writer for ``fmt`` (one of FORMATS).
 
     ``chunk_z`` is the OME-Zarr chunk height; the pipeline makes it divide its slab height so
     a slab always rewrites whole chunks (a slab redone on resume leaves no stale chunk).
+    ``memory_bytes`` bounds the OME-Zarr pyramid's working set (tiles along y).
     """
     if fmt not in FORMATS:
         raise HipctError(f"--format: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     kw = dict(voxel_um=voxel_um, origin_um=origin_um)
     if fmt == "ome-zarr":
         return OmeZarrWriter(out, shape, dtype, attrs, resume, overwrite, zarr_version=2,
-                             chunk_z=chunk_z, **kw)
+                             chunk_z=chunk_z, memory_bytes=memory_bytes, **kw)
     if fmt == "ome-zarr-v3":
         return OmeZarrWriter(out, shape, dtype, attrs, resume, overwrite, zarr_version=3,
-                             chunk_z=chunk_z, **kw)
+                             chunk_z=chunk_z, memory_bytes=memory_bytes, **kw)
     if fmt == "tiff":
         return TiffWriter(out, shape, dtype, attrs, resume, overwrite, **kw)
     return Hdf5Writer(out, shape, dtype, attrs, resume, overwrite, **kw)

@@ -57,7 +57,34 @@ def test_deterministic_across_threads_and_batches():
     b = two(stack)
     assert np.array_equal(a, b)
     assert np.array_equal(two(stack[1]), b[1])
-    assert np.array_equal(two(stack), b)                # plans are reused
+    assert np.array_equal(two(stack), b)                # and again, on the kept plans
+
+
+def test_pool_and_plans_are_made_once_per_geometry(monkeypatch):
+    # the thread pool and each of its threads' finufft plans live as long as the object:
+    # five calls of one geometry (batches and single slices) make one set of plans
+    import finufft
+    made = []
+    original = finufft.Plan
+
+    def counting(*a, **k):
+        made.append(1)
+        return original(*a, **k)
+    monkeypatch.setattr(finufft, "Plan", counting)
+    ell, theta, u, sino = _case(64)
+    stack = np.stack([sino, 0.5 * sino, sino[:, ::-1], 2 * sino])
+    bp = FourierBackprojector(theta, u[0], 64, 64, nthreads=2)
+    first = bp(stack)
+    for _ in range(3):
+        np.testing.assert_array_equal(bp(stack), first)
+    np.testing.assert_array_equal(bp(stack[2]), first[2])
+    assert len(made) == 2                               # one plan per pool thread
+    pool = bp._executor()
+    bp(stack)
+    assert bp._executor() is pool and len(made) == 2
+    bp.close()                                          # released: a later call plans anew
+    np.testing.assert_array_equal(bp(stack), first)
+    assert len(made) == 4
 
 
 def test_shape_mismatch_is_one_line_error():

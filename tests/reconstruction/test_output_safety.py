@@ -263,7 +263,7 @@ def test_disk_full_is_one_line_and_resumable(tmp_path, capsys, make_scan):
         make_scan(scan, n_rows=16, width=256, n_proj=90)
         out = disk / "v.ome.zarr"
         # 4-row slabs of ~0.6 MB compressed: the first fits on the 1.5 MB disk, not all four
-        args = ["--no-phase", "--cor", "127.5", "--quiet", "--memory", "5.5MB", "--fbp", "linear"]
+        args = ["--no-phase", "--cor", "127.5", "--quiet", "--memory", "8.5MB", "--fbp", "linear"]
         code, err = _run(capsys, scan, "-o", out, *args)
         assert code == 2 and "disk full" in err and "--resume" in err
         assert err.strip().splitlines()[-1].startswith("hipct: error:")

@@ -1,5 +1,7 @@
 """Paganin retrieval on a simulated sphere (Fresnel propagation written here), unsharp mask."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,41 @@ def test_unsharp_mask_formula():
     const = np.full((30, 30), 3.0, np.float32)
     np.testing.assert_allclose(phase.unsharp_mask(const, 3.0, 0.8), const, atol=1e-5)
     assert phase.unsharp_mask(img, 0.0, 0.5) is img
+
+
+class _Yielding(phase.PaganinFilter):
+    """A filter whose every read of its cache lets other threads run first (as a
+    free-threaded interpreter may at any point), so a check-then-read race shows."""
+
+    @property
+    def _cache(self):
+        time.sleep(0)
+        return self.__dict__.get("_cached")
+
+    @_cache.setter
+    def _cache(self, value):
+        self.__dict__["_cached"] = value
+
+
+def test_response_cache_is_safe_across_threads():
+    # threads of one dask worker share a filter and ask for different padded shapes at once:
+    # each must get its own shape's response, equal to a fresh filter's, never another's
+    from concurrent.futures import ThreadPoolExecutor
+    shared = _Yielding(30.0, 0.05, 1e-6, 1000.0)
+    shapes = [(32 + 2 * (k % 5), 48 + 4 * (k % 3)) for k in range(200)]
+    fresh = {s: phase.PaganinFilter(30.0, 0.05, 1e-6, 1000.0).response(s) for s in set(shapes)}
+    rng = np.random.default_rng(0)
+    frames = {s: rng.uniform(0.5, 1.0, (s[0] - 8, s[1] - 8)).astype(np.float32)
+              for s in set(shapes)}
+    expected = {s: phase.PaganinFilter(30.0, 0.05, 1e-6, 1000.0).apply(f, pad_rows=(0, 0))
+                for s, f in frames.items()}
+
+    def one(s):
+        ok = True
+        for _ in range(5):                      # hit and miss the cache
+            r = shared.response(s)
+            ok &= r.shape == fresh[s].shape and np.array_equal(r, fresh[s])
+        return ok and np.array_equal(shared.apply(frames[s], pad_rows=(0, 0), workers=1),
+                                     expected[s])
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(one, shapes))

@@ -110,7 +110,7 @@ def test_chunked_equals_unchunked_and_resume_is_identical(tmp_path, capsys, monk
 
     monkeypatch.setattr(writers._Staged, "write", dying_write)
     out = tmp_path / "resumed.ome.zarr"
-    budget = ["--memory", "5.8MB"]
+    budget = ["--memory", "4MB"]
     code, err = _run(capsys, path, "-o", out, *common, *budget)
     assert code == 130 and not out.exists()            # nothing half-written appears
     monkeypatch.setattr(writers._Staged, "write", original)
@@ -163,11 +163,12 @@ def test_tight_budget_runs_fewer_fbp_threads_with_the_same_result(tmp_path, make
     from hipct.reconstruction.pipeline import ReconParams, reconstruct
     path, *_ = _synthetic(tmp_path, make_scan, n_rows=2, width=32, n_proj=400)
     runs = {}
-    for budget in (1e6, 1e9):      # 1 MB: one plan (0.49 MB) fits in 60 %, two (0.73 MB) not
+    for budget in (1e6, 1e9):      # 1 MB: one plan (0.50 MB) fits in 60 %, two (0.77 MB) not
         p = ReconParams(inputs=[str(path)], output=str(tmp_path / f"{budget:g}.ome.zarr"),
                         cor=[15.5], delta_beta=0.0, memory_bytes=budget)
-        reconstruct(p, progress=False)
-        runs[budget] = (p.fbp_threads, zarr.open_group(p.output, mode="r")["0"][:])
+        summary = reconstruct(p, progress=False)
+        assert p.fbp_threads is None                    # the caller's parameters unchanged
+        runs[budget] = (summary["fbp_threads"], zarr.open_group(p.output, mode="r")["0"][:])
     import os
     assert runs[1e6][0] == 1
     assert runs[1e9][0] == len(os.sched_getaffinity(0))

@@ -120,8 +120,8 @@ def test_z_positions_count_must_match_inputs(tmp_path, capsys):
 
 
 def test_resume_keeps_the_finished_stages(tmp_path, monkeypatch):
-    from hipct.reconstruction import pipeline
     from hipct.reconstruction.pipeline import ReconParams, reconstruct
+    from hipct.reconstruction.reconstructor import ScanSlabs
     paths = _stages(tmp_path / "st", [STEP, 0, -STEP])
     out = tmp_path / "z.ome.zarr"
 
@@ -129,21 +129,21 @@ def test_resume_keeps_the_finished_stages(tmp_path, monkeypatch):
         return ReconParams(inputs=paths, output=str(out), cor=[23.5], delta_beta=0.0,
                            fbp_method="linear", **kw)
     calls = []
-    original = pipeline._Job.slab
+    original = ScanSlabs.slab
 
     def failing(self, r0, r1, parts, convert=True):
-        calls.append(tuple(self.params.inputs))
+        calls.append(tuple(self.inputs))
         if len({c for c in calls}) == 3:
             raise KeyboardInterrupt        # interrupted in the third stage
         return original(self, r0, r1, parts, convert)
-    monkeypatch.setattr(pipeline._Job, "slab", failing)
+    monkeypatch.setattr(ScanSlabs, "slab", failing)
     with pytest.raises(KeyboardInterrupt):
         reconstruct(params(), progress=False)
     assert not out.exists()
-    monkeypatch.setattr(pipeline._Job, "slab", original)
+    monkeypatch.setattr(ScanSlabs, "slab", original)
     done = []
-    monkeypatch.setattr(pipeline._Job, "slab",
-                        lambda self, *a, **k: done.append(self.params.inputs) or original(
+    monkeypatch.setattr(ScanSlabs, "slab",
+                        lambda self, *a, **k: done.append(self.inputs) or original(
                             self, *a, **k))
     reconstruct(params(resume=True), progress=False)
     assert {tuple(d) for d in done} == {(paths[2],)}        # only the unfinished stage
