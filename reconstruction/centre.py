@@ -131,7 +131,7 @@ class CorEstimate:
 
 def _as_stack(sino) -> np.ndarray:
     """Sinograms as a float32 ``(row, angle, column)`` stack (one sinogram: one row)."""
-    sino = np.asarray(sino, dtype=np.float32)
+    sino = np.ascontiguousarray(sino, dtype=np.float32)
     return sino[None] if sino.ndim == 2 else sino
 
 
@@ -461,16 +461,17 @@ def _nmse_curve(a, b, w, search):
     return s_values / 2.0, m
 
 
-def _texture(sino):
-    """Each detector column's mean over the turn removed, then smoothed along the angle.
+def _texture(smooth):
+    """Angle-smoothed data (:func:`_smooth_angles`, full turn) less each detector column's
+    mean over the turn.
 
     The mean removes what every projection shares (the flat field's noise, rings, the
     sample's rotationally symmetric part), which carries no evidence of the axis that the
     strips' trends do not; the Gaussian along the angle (sigma of 2 projections) keeps the
-    slowly moving texture near the axis and drops noise.
+    slowly moving texture near the axis and drops noise. (Smoothing round the full turn
+    keeps each column's mean, so the order of the two steps does not matter.)
     """
-    out = sino - sino.mean(axis=-2, keepdims=True, dtype=np.float64).astype(np.float32)
-    return _smooth_angles(out, True)
+    return smooth - smooth.mean(axis=-2, keepdims=True, dtype=np.float64).astype(np.float32)
 
 
 def find_cor_half(sino, theta, *, side: str | None = None, search=None,
@@ -534,7 +535,8 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     near_edge = np.minimum(x, w - 1 - x) < w / 4
     correlated = correlation and (side is not None or near_edge[i])
     if correlated:
-        return _half_by_correlation(sino, theta, x, np.isfinite(m) & near_edge, allowed, side)
+        return _half_by_correlation(smooth, theta, x, np.isfinite(m) & near_edge, allowed,
+                                    side)
     chosen = "right" if x[i] > mid else "left"
     other = left if chosen == "right" else right
     margin, contrast, j = _confidence(x, m, i, other & (np.abs(x - x[i]) >= _RIVAL_PX))
@@ -563,11 +565,12 @@ def _add_neighbours(cands, x, m, i):
             cands[f"best{d:+.0f} px"] = {"cor": float(x[k]), "metric": float(m[k])}
 
 
-def _half_by_correlation(sino, theta, x, usable, allowed, side) -> CorEstimate:
-    """Half acquisition: trend-free correlation near both edges, with its z-score."""
-    w = sino.shape[-1]
+def _half_by_correlation(smooth, theta, x, usable, allowed, side) -> CorEstimate:
+    """Half acquisition: trend-free correlation near both edges of the angle-smoothed data,
+    with its z-score."""
+    w = smooth.shape[-1]
     n_pairs = int(np.sum(np.asarray(theta) - theta[0] < np.pi - 1e-9))
-    a, b = _pairs(_texture(sino), theta, min(n_pairs, _CORR_PAIRS))
+    a, b = _pairs(_texture(smooth), theta, min(n_pairs, _CORR_PAIRS))
     r, n = _mirror_correlation(a.reshape(-1, w), b.reshape(-1, w),
                                np.round(2 * x[usable]).astype(np.int64))
     score = np.full(x.size, -np.inf)

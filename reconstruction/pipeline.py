@@ -239,22 +239,35 @@ class _Preprocessor:
         return np.concatenate([self.batch(r0, r1, a0, a1, where) for a0, a1 in self.batches()])
 
 
+#: the automatic centre reads up to this many binned rows, in blocks of 8 spread over the height
+AUTO_COR_ROWS = 64
+_AUTO_COR_FLOATS = 2 ** 28     # ... and at most this many values in memory (1 GiB of float32)
+
+
 def _auto_sino(pre: _Preprocessor, n_rows_binned: int) -> np.ndarray:
-    """``(rows, angles, cols)`` absorption (−log) data of up to 8 middle rows, for the centre.
+    """``(rows, angles, cols)`` absorption (−log) data for the centre: up to
+    :data:`AUTO_COR_ROWS` rows in blocks of 8 spread evenly over the height (fewer when the
+    projections are many and wide), since the evidence of a half acquisition's overlap grows
+    with the rows correlated.
 
     Phase retrieval is left out: its edge padding differs between a projection and its
     mirror partner exactly where a half acquisition's overlap lies, at the detector edge;
     the centre search smooths along the angle instead (:mod:`.centre`).
     """
-    mid = n_rows_binned // 2
-    r0, r1 = max(0, mid - 4), min(n_rows_binned, mid + 4)
+    per_row = max(1, pre.scan.n_proj * (pre.scan.n_cols // pre.b))
+    n_rows = int(min(AUTO_COR_ROWS, n_rows_binned, max(8, _AUTO_COR_FLOATS // per_row)))
+    n_blocks = max(1, n_rows // 8)
+    block = min(8, n_rows_binned)
+    starts = np.unique(np.round(np.linspace(0, n_rows_binned - block, n_blocks)).astype(int)) \
+        if n_blocks > 1 else [max(0, n_rows_binned // 2 - block // 2)]
     saved, pre.paganin = pre.paganin, None
     saved_sigma = pre.p.unsharp_sigma_px
     pre.p.unsharp_sigma_px = 0.0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HipctWarning)
-            return pre(r0, r1, "").transpose(1, 0, 2)
+            return np.concatenate([pre(int(r0), int(r0) + block, "").transpose(1, 0, 2)
+                                   for r0 in starts])
     finally:
         pre.paganin = saved
         pre.p.unsharp_sigma_px = saved_sigma
