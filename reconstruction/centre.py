@@ -424,9 +424,14 @@ def _mirror_correlation(a, b, s_values, chunk: int = 2048):
     t2 = n * (n * n - 1) / 12.0                     # sum of (j - s/2)^2 over the overlap
     t2 = np.where(t2 > 0, t2, np.inf)
     num = conv[s_values] - sab / n - tab / t2
-    den = (ea - saa / n - taa / t2) * (eb - sbb / n - tbb / t2)
+    da, db = ea - saa / n - taa / t2, eb - sbb / n - tbb / t2
+    # an overlap whose residual is only rounding (air beside the sample in noise-free data)
+    # has no texture to correlate: it is no candidate
+    per_col = np.minimum(da, db) / n
+    floor = 1e-6 * float(np.median(np.maximum(da, db) / n))
+    ok = per_col > max(floor, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(den > 0, num / np.sqrt(np.where(den > 0, den, 1.0)), np.nan)
+        r = np.where(ok, num / np.sqrt(np.where(ok, da * db, 1.0)), np.nan)
     return r, n
 
 
