@@ -62,8 +62,8 @@ from hipct.errors import HipctError
 
 from .acquisition import SubScan, _angle_interp, is_full_turn, merge_to_180
 
-__all__ = ["CorEstimate", "CONFIDENCE_THRESHOLD", "Z_SURE", "estimate_cor", "find_cor", "find_cor_pairs",
-           "find_cor_fft", "find_cor_half", "find_cor_quarter"]
+__all__ = ["CorEstimate", "CONFIDENCE_THRESHOLD", "Z_SURE", "estimate_cor", "find_cor",
+           "find_cor_pairs", "find_cor_fft", "find_cor_half", "find_cor_quarter"]
 
 #: below this confidence an automatic centre is reported as unsure (see the module docstring)
 CONFIDENCE_THRESHOLD = 0.1
@@ -492,10 +492,11 @@ def find_cor_half(sino, theta, *, side: str | None = None, search=None,
     acquisition), and ``correlation`` is true, every position that close to either edge is
     scored again by the trend-free correlation of the opposite strips (each column's mean
     over the turn removed first, every row and up to 4096 angle pairs; Fisher's transform of
-    it times the square root of the overlap): the bulk of a sample wider than the field of view is then no evidence, only
-    the texture that the two projections share is, and the noise, uncorrelated between them,
-    adds nothing on average. The confidence is then the z-score of the module docstring; the
-    evidence grows with the number of rows and angle pairs, so give many rows.
+    it times the square root of the overlap): the bulk of a sample wider than the field of
+    view is then no evidence, only the texture that the two projections share is, and the
+    noise, uncorrelated between them, adds nothing on average. The confidence is then the
+    z-score of the module docstring; the evidence grows with the number of rows and angle
+    pairs, so give many rows.
 
     Parameters
     ----------

@@ -62,12 +62,12 @@ VOI_PLAN = Path(__file__).resolve().parents[2] / "examples" / "voi_0p857um_excis
 
 @pytest.fixture(scope="module")
 def voi_half_scans():
-    """Automatic centres of half-acquisition scans from hipct's simulator driven by the shipped 0.857 um VOI plan
-    (BM05, 0.2 m propagation: phase contrast), 1800 projections over 360°, 128 rows, 256
-    columns with the axis 16 columns from the edge, one energy bin, on the extruded phantom
-    (one slice propagated per angle; every row draws its own Poisson quanta from the plan's
-    counts, and the centre search never averages rows, so the repeated slice is no extra
-    evidence). Noise-free, and with detector noise at the plan's exposure per projection
+    """Automatic centres of half-acquisition scans from hipct's simulator driven by the
+    shipped 0.857 um VOI plan (BM05, 0.2 m propagation: phase contrast), 1800 projections over
+    360°, 128 rows, 256 columns with the axis 16 columns from the edge, one energy bin, on the
+    extruded phantom (one slice propagated per angle; every row draws its own Poisson quanta
+    from the plan's counts, and the centre search never averages rows, so the repeated slice
+    is no extra evidence). Noise-free, and with detector noise at the plan's exposure per projection
     (seeds 1, 2) and 1/4 of it (seed 1); the axis on either side (a scan mirrored left-right
     has its axis at ``w - 1 - cor`` and is a valid scan of the object turned by 180°)."""
     import yaml
