@@ -19,7 +19,7 @@ Cases (all with a known axis):
   the detector;
 * the real tooth scan (``shared/data/tooth.h5``, 180°): against the minimum-entropy search.
 
-Usage: ``python benchmarks/centre_accuracy.py`` (about 15 minutes on 2 cores).
+Usage: ``python benchmarks/centre_accuracy.py`` (about 25 minutes on 2 shared cores).
 """
 
 from __future__ import annotations
