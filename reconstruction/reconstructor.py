@@ -299,6 +299,12 @@ def memory_scan(projections, theta, flats=None, darks=None, flat_angles=None,
                 saturation=saturation, _read=lambda kind, rows, fr: sources[kind][fr, rows])
 
 
+#: the automatic centre reads up to this many binned rows, in blocks of 8 spread over the height
+AUTO_COR_ROWS = 64
+#: ... and at most this many values in memory (1 GiB of float32)
+AUTO_COR_FLOATS = 2 ** 28
+
+
 class Preprocessor:
     """Raw rows of one scan → −log projections (flat field, binning, Paganin, unsharp).
 
@@ -469,23 +475,33 @@ class ScanSlabs:
         return sl
 
     def centre_sinograms(self, n_rows_binned: int) -> list:
-        """Per input, ``(rows, angles, cols)`` absorption (−log) data of up to 8 middle rows.
+        """Per input, ``(rows, angles, cols)`` absorption (−log) data for the centre: up to
+        :data:`AUTO_COR_ROWS` rows in blocks of 8 spread evenly over the height (fewer when
+        the projections are many and wide), since the evidence of a half acquisition's
+        overlap grows with the rows correlated.
 
         Phase retrieval and the unsharp mask are left out: Paganin's edge padding differs
         between a projection and its mirror partner exactly where a half acquisition's
         overlap lies, at the detector edge; the centre search smooths along the angle instead.
         """
-        mid = n_rows_binned // 2
-        r0, r1 = max(0, mid - 4), min(n_rows_binned, mid + 4)
+        pres = self._get()["pres"]
+        scan, b = pres[0].scan, pres[0].b
+        per_row = max(1, scan.n_proj * (scan.n_cols // b))
+        n_rows = int(min(AUTO_COR_ROWS, n_rows_binned, max(8, AUTO_COR_FLOATS // per_row)))
+        n_blocks = max(1, n_rows // 8)
+        block = min(8, n_rows_binned)
+        starts = (np.unique(np.round(np.linspace(0, n_rows_binned - block, n_blocks)).astype(int))
+                  if n_blocks > 1 else [max(0, n_rows_binned // 2 - block // 2)])
         plain = Reconstructor(replace(self.rec.params, delta_beta=0.0, unsharp_sigma_px=0.0,
                                       ring_size=0), self.rec.geometry)
         out = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HipctWarning)
-            for pre in self._get()["pres"]:
+            for pre in pres:
                 absorption = Preprocessor(pre.scan, plain, self.params)
                 # the same raw rows as the full preprocessing reads (its margin)
                 absorption.margin = pre.margin
-                out.append(absorption(r0, r1, "").transpose(1, 0, 2))
+                out.append(np.concatenate([absorption(int(r0), int(r0) + block, "")
+                                           .transpose(1, 0, 2) for r0 in starts]))
         return out
 
