@@ -107,6 +107,8 @@ def test_half_acquisition_of_a_noise_free_phase_contrast_scan(voi_half_scans):
 
 @pytest.mark.slow
 def test_noisy_half_acquisition_at_the_plans_exposure_is_found(voi_half_scans):
+    # measured: errors -0.11 and +0.04 px, z-scores 6.0 and 4.3 (sure from 3); at 1/4 of the
+    # exposure 0.42 px off with z 0.03, reported unsure
     plan_dose = [e for e in voi_half_scans[1] if e[3] == 1.0]
     assert len(plan_dose) == 4
     for est, truth, side, _ in plan_dose:
