@@ -324,9 +324,7 @@ def _cmd_reconstruct(args, argv) -> int:
     if args.plan:
         from hipct.planner.evaluate import evaluate
         from hipct.planner.plan import load_plan
-        result = evaluate(load_plan(args.plan), warn=False)
-        plan = {"values": result.values, "plan": result.to_json(),
-                "phase_retrieval": result.phase_retrieval}
+        plan = evaluate(load_plan(args.plan), warn=False).planned_scan()
     if args.no_phase and args.delta_beta not in (None, 0):
         raise HipctError("--no-phase and --delta-beta: give one or the other")
     if args.delta_beta is not None:

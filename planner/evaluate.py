@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hipct.errors import HipctWarning, PlanError
-from hipct.physics import PhaseRetrieval
+from hipct.physics import PhaseRetrieval, PlannedScan
 from hipct.physics.layers import Layer, transmission
 from hipct.physics.materials import delta_beta as material_delta_beta
 from hipct.physics.materials import resolve_material
@@ -48,6 +48,30 @@ class PlanResult:
         out.update(self.values)
         out["warnings"] = list(self.warnings)
         return out
+
+    def planned_scan(self) -> PlannedScan:
+        """The typed hand-off to the simulator, the reconstruction and the study."""
+        v = self.values
+        det = v.get("detector") or {}
+
+        def opt(value, scale=1.0):
+            return None if value is None else float(value) * scale
+
+        return PlannedScan(
+            name=self.plan.name,
+            voxel_size_m=float(v["voxel_size_um"]) * 1e-6,
+            open_beam_mean_energy_kev=opt(v.get("mean_detected_energy_keV")),
+            behind_sample_mean_energy_kev=opt(v.get("mean_detected_energy_sample_keV")),
+            effective_propagation_distance_m=opt(v.get("effective_propagation_distance_m")),
+            projections=int(v["n_projections"]),
+            stages=int(v.get("stages") or 1),
+            scans_per_stage=int(v.get("scans_per_stage") or 1),
+            vertical_step_m=opt(v.get("vertical_step_mm"), 1e-3),
+            dose_gy=float(v["dose_Gy"]),
+            flat_fill_fraction=opt(det.get("fill_fraction")),
+            sample_fill_fraction=opt(det.get("sample_fill_fraction")),
+            phase_retrieval=self.phase_retrieval,
+            report=self.to_json())
 
 
 def _spectrum_at_sample(plan: Plan, energy: np.ndarray) -> Spectrum:

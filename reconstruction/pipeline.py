@@ -34,6 +34,7 @@ import numpy as np
 
 from hipct import __version__
 from hipct.errors import HipctError, HipctWarning
+from hipct.physics import PlannedScan
 from hipct.physics.propagation import paganin_length_m
 
 from .data_checks import check_geometry, check_scan_data
@@ -83,7 +84,7 @@ class ReconParams:
     refine_z: bool = False                 # z-series: refine stage offsets on the overlaps
     resume: bool = False
     overwrite: bool = False
-    plan: dict | None = field(default=None, repr=False)
+    plan: PlannedScan | None = field(default=None, repr=False)
     command: list | None = None
     preview: str | None = None             # extra PNG of the mid-slices (one is always kept)
 
@@ -172,7 +173,7 @@ def _validate(params: ReconParams, scans) -> tuple:
 def _physics(params: ReconParams, ref: Scan) -> tuple:
     """``(physics, sources, pixel_known)``: the values to use and where they came from."""
     physics, sources = resolve_physics(ref, params,
-                                       params.plan and params.plan.get("phase_retrieval"))
+                                       params.plan.phase_retrieval if params.plan else None)
     if params.delta_beta == 0:
         physics["delta_beta"], sources["delta_beta"] = 0.0, "command line"
     if physics["delta_beta"] is None:
@@ -334,7 +335,7 @@ def _provenance(rp: ReconParams, scans, resolved: dict, pixel_known: bool) -> di
         "version": __version__, "command": rp.command,
         "inputs": [{"path": s.path, "layout": s.layout, "sha256": file_checksum(s.files)}
                    for s in scans],
-        "parameters": resolved, "plan": rp.plan and rp.plan.get("plan"),
+        "parameters": resolved, "plan": rp.plan.report if rp.plan else None,
         "units": ("1/cm (linear attenuation; after Paganin: attenuation-equivalent)"
                   if pixel_known else "per pixel (pixel size unknown)"),
         "conventions": "axes z,y,x; slice grid centred on the rotation axis; "

@@ -126,7 +126,7 @@ def write_previews(writer, planes: MidPlanes, params, voxel_um: float,
     pixel_known : bool
         Whether values are in 1/cm (else per pixel).
     """
-    name = (params.plan or {}).get("plan", {}).get("name") or Path(params.output).name
+    name = (params.plan.name if params.plan else None) or Path(params.output).name
     unit = "1/cm" if pixel_known else "per pixel"
     if not planes.complete and params.fmt.startswith("ome-zarr"):
         # slabs written by other processes (dask workers) or an earlier run: read the planes

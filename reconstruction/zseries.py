@@ -119,13 +119,14 @@ def plan_stages(params, scans=None) -> list:
 
 
 def _plan_heights(params, n):
-    values = (params.plan or {}).get("values") or {}
-    n_stages = values.get("stages")
-    step_mm = values.get("vertical_step_mm")
-    per = int(values.get("scans_per_stage") or 1)          # 2 in quarter acquisition
-    if not n_stages or n_stages < 2 or not step_mm or n != n_stages * per:
+    plan = params.plan
+    if plan is None:
         return None
-    return [-(i // per) * step_mm * 1e-3 for i in range(n)]
+    n_stages, step_m = plan.stages, plan.vertical_step_m
+    per = plan.scans_per_stage                             # 2 in quarter acquisition
+    if n_stages < 2 or not step_m or n != n_stages * per:
+        return None
+    return [-(i // per) * step_m for i in range(n)]
 
 
 def stage_offsets(origins_z_um, voxel_um: float) -> np.ndarray:
@@ -390,7 +391,7 @@ def _stitch(params, stages, progress: bool, out: Path, work: Path, reconstruct) 
             "version": __version__, "command": params.command,
             "inputs": [{"path": str(p), "sha256": file_checksum(open_scan(p).files)}
                        for st in stages for p in st.inputs],
-            "parameters": resolved, "plan": params.plan and params.plan.get("plan"),
+            "parameters": resolved, "plan": params.plan.report if params.plan else None,
             "units": "1/cm (linear attenuation; after Paganin: attenuation-equivalent)",
             "conventions": "axes z,y,x; z down the sample (z = -z_translation at the "
                            "detector's middle row); slice grid centred on the rotation axis",

@@ -94,13 +94,14 @@ class Simulation:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HipctWarning)
             self.result = res = evaluate(plan, warn=False)
+        self.planned = planned = res.planned_scan()
         v = res.values
         if plan.detector is None or v.get("detector") is None:
             raise PlanError("detector: simulate needs a detector (camera, optic, scintillator)")
         if not plan.sample.tissue:
             raise PlanError("sample.layers: simulate needs a tissue layer")
-        self.voxel_m = v["voxel_size_um"] * 1e-6
-        self.z_eff_m = v["effective_propagation_distance_m"]
+        self.voxel_m = planned.voxel_size_m
+        self.z_eff_m = planned.effective_propagation_distance_m
         geometry = cfg.geometry or plan.acquisition.geometry
         if geometry not in ("full", "half", "quarter"):
             raise PlanError(f"simulate.geometry: {geometry!r} is not allowed; use full or half")
@@ -364,12 +365,15 @@ def simulate_to_nxtomo(sim: Simulation, path, progress: bool = True) -> dict:
     from hipct.reconstruction.io.nxtomo import NXtomoWriter
 
     keys, angles = sim.sequence()
-    v = sim.result.values
+    planned = sim.planned
+    # the energy a reader's phase retrieval should use: the plan's (behind the sample)
+    pr = planned.phase_retrieval
+    energy_kev = pr.energy_kev if pr else planned.behind_sample_mean_energy_kev
     dtype = sim.detector.dtype if sim.cfg.noise else np.float32
     with NXtomoWriter(path, keys, angles, (sim.cfg.rows, sim.cfg.width), dtype,
                       pixel_size_m=sim.voxel_m, distance_m=sim.plan.propagation_distance_m,
                       source_distance_m=sim.plan.source_to_sample_m,
-                      energy_kev=v["mean_detected_energy_keV"],
+                      energy_kev=energy_kev,
                       current=np.full(keys.size, sim.plan.ring_current_a * 1e3),
                       saturation=sim.detector.saturation_adu,
                       axis_column=sim.cor, half_acquisition=sim.half,

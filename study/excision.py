@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hipct.errors import HipctWarning
-
-from hipct.reconstruction.quality import (HALF_BIT, ONE_SEVENTH, cnr, detector_range_fraction, frc,
-                       noise_power_spectrum, region_masks)
+from hipct.reconstruction.quality import (HALF_BIT, ONE_SEVENTH, cnr, detector_range_fraction,
+                                          frc, noise_power_spectrum, region_masks)
 from hipct.simulation.brain_phantom import LABELS
 from hipct.simulation.simulate import SimConfig, Simulation
 
@@ -54,15 +53,17 @@ def reconstruct_arrays(sim: Simulation, proj, flats, darks, frames=slice(None),
     from hipct.reconstruction.pipeline import ReconParams
     from hipct.reconstruction.reconstructor import Geometry, Reconstructor
 
-    v = sim.result.values
+    planned = sim.planned
     theta = sim.theta[frames]
     n_f1 = sim.cfg.n_flats // 2
     flat_frames = np.concatenate([np.arange(n_f1), sim.n_proj + np.arange(flats.shape[0] - n_f1)])
     flat_angles = np.concatenate([np.full(n_f1, sim.theta[0]),
                                   np.full(flats.shape[0] - n_f1, sim.theta[-1])])
-    db = v["delta_beta"] if delta_beta is None else delta_beta
-    params = ReconParams(inputs=[], output="", energy_kev=v["mean_detected_energy_keV"],
-                         distance_m=v["effective_propagation_distance_m"],
+    pr = planned.phase_retrieval              # the Paganin filter `reconstruct --plan` applies
+    db = (pr.delta_beta if pr else 0.0) if delta_beta is None else delta_beta
+    params = ReconParams(inputs=[], output="",
+                         energy_kev=pr.energy_kev if pr else planned.open_beam_mean_energy_kev,
+                         distance_m=planned.effective_propagation_distance_m,
                          pixel_size_m=sim.voxel_m, delta_beta=db if phase and db else 0.0)
     geometry = Geometry((theta,), proj.shape[2], (sim.cor,), width=sim.recon_width,
                         roi=None if roi is None else tuple(roi))
@@ -101,7 +102,9 @@ def study_config(plan_result, roi: int = 128, rows: int = 4, **kw) -> SimConfig:
     real data, not padding, around the measured region; projections for the region's width
     doubled (structures outside it stay sampled well enough not to streak into it). The
     phantom is extruded along z for the same reason (see :func:`.brain_phantom.brain_phantom`)."""
-    L = (plan_result.values.get("paganin_length_um") or 0.0) / plan_result.values["voxel_size_um"]
+    planned = plan_result.planned_scan()
+    pr = planned.phase_retrieval
+    L = (pr.paganin_length_m if pr else 0.0) / planned.voxel_size_m
     margin = max(16, int(np.ceil(2.5 * L)))
     from hipct.planner.geometry import recommended_projections
     n_proj = 2 * recommended_projections(roi, 1.0)

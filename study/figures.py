@@ -26,7 +26,7 @@ def _spectra(results):
     top = 0.0
     for i, r in enumerate(results):
         s = r.spectra.get(_BEHIND) or r.spectra["behind sample"]
-        e_mean = r.values["mean_detected_energy_sample_keV"]
+        e_mean = r.planned_scan().behind_sample_mean_energy_kev
         ax.plot(r.energy_kev, s.per_kev(), color=plan_colour(i),
                 label=f"{r.plan.name} (mean {e_mean:.0f} keV)")
         ax.axvline(e_mean, color=plan_colour(i), ls="--", lw=0.8)
@@ -49,8 +49,9 @@ def _fill(results):
     fig, ax = new_figure(width_in=7.5, height_in=4.4)
     names = [r.plan.name for r in results]
     x = np.arange(len(results))
-    flat = [100 * r.values["detector"]["fill_fraction"] for r in results]
-    behind = [100 * r.values["detector"]["sample_fill_fraction"] for r in results]
+    scans = [r.planned_scan() for r in results]
+    flat = [100 * s.flat_fill_fraction for s in scans]
+    behind = [100 * s.sample_fill_fraction for s in scans]
     b1 = ax.bar(x - 0.2, flat, 0.4, label="flat field (open beam)", color="0.65")
     b2 = ax.bar(x + 0.2, behind, 0.4, label="behind the sample (tissue)",
                 color=[plan_colour(i) for i in x])

@@ -45,3 +45,23 @@ def test_reported_paganin_length_is_applied(plan, tmp_path, capsys, make_scan):
                              ph["delta_beta"]).paganin_length_m * 1e6
     assert applied == pytest.approx(reported["paganin_length_um"], rel=1e-3)
     assert params["paganin_length_um"] == pytest.approx(reported["paganin_length_um"], rel=1e-3)
+
+
+def test_a_simulated_scan_records_the_plans_phase_retrieval_energy(tmp_path, capsys):
+    # a reader of the file (hipct without --plan, nabu) then applies the plan's Paganin filter
+    from hipct.physics.planned_scan import PlannedScan
+    from hipct.planner.evaluate import evaluate
+    from hipct.planner.plan import load_plan
+    from hipct.reconstruction.io.readers import open_scan
+
+    plan = EXAMPLES / "voi_0p857um_excised.yaml"
+    planned = evaluate(load_plan(plan), warn=False).planned_scan()
+    assert isinstance(planned, PlannedScan)
+    assert planned.phase_retrieval.energy_kev == planned.behind_sample_mean_energy_kev
+    assert planned.behind_sample_mean_energy_kev > planned.open_beam_mean_energy_kev  # hardened
+    raw = tmp_path / "raw.nx"
+    assert main(["simulate", str(plan), "-o", str(raw), "--width", "32", "--rows", "2",
+                 "--projections", "8", "--energy-bins", "2", "--flats", "2", "--quiet"]) == 0
+    scan = open_scan(raw)
+    assert scan.energy_kev == pytest.approx(planned.phase_retrieval.energy_kev, rel=1e-6)
+    assert scan.distance_m == pytest.approx(load_plan(plan).propagation_distance_m, rel=1e-6)

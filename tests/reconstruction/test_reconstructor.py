@@ -10,6 +10,7 @@ import pytest
 import zarr
 
 from hipct.errors import HipctError
+from hipct.physics import PlannedScan
 from hipct.reconstruction import reconstructor as rmod
 from hipct.reconstruction.io.readers import open_scan
 from hipct.reconstruction.pipeline import ReconParams, reconstruct
@@ -74,7 +75,9 @@ def test_reconstruct_leaves_its_params_as_given(tmp_path, make_scan):
     path = tmp_path / "scan.nx"
     make_scan(path, n_rows=4, width=48, n_proj=61)
     params = ReconParams(inputs=[str(path)], output=str(tmp_path / "a.ome.zarr"),
-                         delta_beta=300.0, plan={"plan": {"name": "x"}, "values": {}})
+                         delta_beta=300.0,
+                         plan=PlannedScan("x", 1e-6, None, None, None, 61, 1, 1, None, 0.0,
+                                          report={"name": "x"}))
     before = copy.deepcopy(params)
     summary = reconstruct(params, progress=False)
     assert params == before

@@ -167,13 +167,17 @@ def test_heights_from_the_plan_when_the_files_have_none(tmp_path):
         p = tmp_path / f"s{k}.nx"
         write_nxtomo(p, np.ones((4, 2, 8), np.float32), np.linspace(0, np.pi, 4, endpoint=False))
         paths.append(str(p))
-    plan = {"values": {"stages": 3, "vertical_step_mm": 0.12}}
+    from hipct.physics import PlannedScan
+    planned = dict(name="p", voxel_size_m=1e-6, open_beam_mean_energy_kev=None,
+                   behind_sample_mean_energy_kev=None, effective_propagation_distance_m=None,
+                   projections=4, dose_gy=0.0)
+    plan = PlannedScan(stages=3, scans_per_stage=1, vertical_step_m=1.2e-4, **planned)
     st = zseries.plan_stages(ReconParams(inputs=paths, output="o", plan=plan))
     assert [s.inputs for s in st] == [[p] for p in paths]            # listed from the top
     assert [s.z_m for s in st] == pytest.approx([0.0, -1.2e-4, -2.4e-4])
     assert len(zseries.plan_stages(ReconParams(inputs=paths, output="o"))) == 1
     # a quarter-acquisition plan of 3 stages takes 6 inputs; 3 are not its stages
-    quarter = {"values": {"stages": 3, "vertical_step_mm": 0.12, "scans_per_stage": 2}}
+    quarter = PlannedScan(stages=3, scans_per_stage=2, vertical_step_m=1.2e-4, **planned)
     assert len(zseries.plan_stages(ReconParams(inputs=paths, output="o", plan=quarter))) == 1
 
 
