@@ -13,6 +13,8 @@ Three measurements, each in a child process whose peak RSS is read from ``getrus
 
 Each prints the peak RSS, the budget, the memory plan's own peak and the interpreter's
 baseline (the same imports, no data), so ``peak - baseline`` is what the budget must cover.
+Inputs and outputs (several GB) go to a temporary folder in the current directory, removed
+at the end: run it from a scratch folder, not from inside a git checkout.
 
     python benchmarks/reconstruct_memory.py --rows 384 --budget 1GB
     python benchmarks/reconstruct_memory.py --mode quarter --proj 1500 --rows 4 --budget 8GB

@@ -259,14 +259,14 @@ class Reconstructor:
 
         def per_input(v):
             return [None] * len(self.geometry.theta) if v is None else listed(v)
-        scans = [memory_scan(pr, self.geometry.theta[i] if i < len(self.geometry.theta)
-                             else None, fl, dk, fa, ff, saturation)
-                 for i, (pr, fl, dk, fa, ff) in enumerate(zip(
-                     listed(projections), per_input(flats), per_input(darks),
-                     per_input(flat_angles), per_input(flat_frames)))]
-        if len(scans) != len(self.geometry.theta):
-            raise HipctError(f"inputs: {len(scans)} projection array(s) for a geometry of "
+        arrays = listed(projections)
+        if len(arrays) != len(self.geometry.theta):
+            raise HipctError(f"inputs: {len(arrays)} projection array(s) for a geometry of "
                              f"{len(self.geometry.theta)} input(s)")
+        scans = [memory_scan(pr, th, fl, dk, fa, ff, saturation)
+                 for pr, th, fl, dk, fa, ff in zip(
+                     arrays, self.geometry.theta, per_input(flats), per_input(darks),
+                     per_input(flat_angles), per_input(flat_frames))]
         params = replace(self.params, rows=(0, scans[0].n_rows), flat_source=flat_source)
         with ScanSlabs(self, scans, params=params) as job:
             nz = scans[0].n_rows // self.geometry.binning

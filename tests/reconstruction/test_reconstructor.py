@@ -69,6 +69,8 @@ def test_transmission_and_sinogram_entry_points_agree(tmp_path, make_scan):
     np.testing.assert_allclose(raw, a, atol=1e-5 * np.abs(a).max())
     with pytest.raises(HipctError, match="angles: 10 angle"):
         rmod.memory_scan(proj, scan.theta[:10])
+    with pytest.raises(HipctError, match="inputs: 2 projection array"):
+        rec([proj, proj])
 
 
 def test_reconstruct_leaves_its_params_as_given(tmp_path, make_scan):
