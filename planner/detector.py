@@ -79,12 +79,18 @@ def klein_nishina_transfer_fraction(energy_kev) -> np.ndarray:
     return (dsig * (1.0 - r)) @ w / (dsig @ w)
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` made read-only: a cached array is shared by every caller."""
+    a.setflags(write=False)
+    return a
+
+
 @lru_cache(maxsize=4096)
 def _cs_element(z: int, energy_key: tuple) -> tuple:
     e = energy_key
     photo = np.array([xraylib.CS_Photo(z, x) for x in e])
     compton = np.array([xraylib.CS_Compt(z, x) for x in e])
-    return photo, compton
+    return _read_only(photo), _read_only(compton)
 
 
 def _mu_interaction(material: Material, energy_kev: np.ndarray):
@@ -110,7 +116,7 @@ def _fluor_line(z: int, line: int, energy_key: tuple) -> np.ndarray:
             out[i] = xraylib.CS_FluorLine_Kissel_Cascade(z, line, x)
         except ValueError:  # below the shell's edge, or no data for the line
             out[i] = 0.0
-    return out
+    return _read_only(out)
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ def _deposited(material: Material, thickness_m: float, energy_key: tuple) -> np.
     esc = slab_escape_probability(it.secondary_mu_per_cm[:, :, None], x[None, :, :], thickness_m)
     kept = ((1.0 - esc) @ (0.5 * _DEPTH_WEIGHTS))  # depth-averaged (n_secondary, n_energy)
     per_interaction = it.local_kev + (it.secondary_probability * it.secondary_kev * kept).sum(axis=0)
-    return absorbed * per_interaction
+    return _read_only(absorbed * per_interaction)
 
 
 def mean_detected_energy_kev(spectrum, e_dep_kev) -> float:
