@@ -36,10 +36,11 @@ def test_distributed_equals_local_bit_for_bit(tmp_path, capsys, cluster, make_sc
             code, err = _run(capsys, *common, "-o", remote, "--scheduler",
                              cluster.scheduler_address)
         assert code == 0, err
-        # both worker processes made parts; once the run is over no worker holds its job
-        # (open scans, filters, back-projector)
+        # the cluster's workers made the parts (the scheduler decides how many of them: on a
+        # loaded machine it may keep every part on one); once the run is over no worker holds
+        # its job (open scans, filters, back-projector)
         workers = {t["worker"] for t in stream.data if "hipct-part" in str(t["key"])}
-        assert len(workers) == 2
+        assert workers and workers <= set(client.scheduler_info()["workers"])
 
         def jobs_alive():
             import gc
