@@ -163,7 +163,7 @@ def test_expected_resolution_includes_phase_retrieval(example_path):
     v, pr = result.values, result.phase_retrieval
     b = v["blur_um"]
     # The phase-retrieval term is the propagation + Paganin transfer's 10 % half-period (7.4 µm
-    # here), no longer the Paganin filter's own FWHM (195 µm), which the propagation's phase
+    # here), not the Paganin filter's own FWHM (195 µm), which the propagation's phase
     # contrast cancels. The edges are brain against its ethanol: Δδ/Δβ at the retrieval's energy.
     from hipct.physics.materials import delta_beta
     plan = result.plan
