@@ -1,3 +1,4 @@
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,27 @@ from hipct.reconstruction import phantom
 from hipct.reconstruction.io.nxtomo import write_nxtomo
 
 TOOTH = Path(__file__).resolve().parents[3] / "shared" / "data" / "tooth.h5"
+
+
+@contextlib.contextmanager
+def killed_after_first_slab(monkeypatch):
+    """Within the block a run writes its first slab, then dies as a kill would (a
+    KeyboardInterrupt in the writer); after it, runs write normally again."""
+    from hipct.reconstruction.io import writers
+    original = writers._Staged.write
+    calls = {"n": 0}
+
+    def dying_write(self, z0, block):
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original(self, z0, block)
+
+    monkeypatch.setattr(writers._Staged, "write", dying_write)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(writers._Staged, "write", original)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import zarr
 from hipct.cli import main
 from hipct.errors import HipctError
 from hipct.reconstruction.io import output_guard, writers
+from tests.reconstruction.conftest import killed_after_first_slab
 
 COMMON = ["--no-phase", "--cor", "15.5", "--quiet"]
 
@@ -88,19 +89,9 @@ def test_resume_on_a_complete_output_is_a_no_op(tmp_path, capsys, scan):
 
 def _interrupted(monkeypatch, capsys, scan, out, *extra):
     """Run until the first slab is written, then die (as a kill would)."""
-    original = writers._Staged.write
-    calls = {"n": 0}
-
-    def dying_write(self, z0, block):
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-        calls["n"] += 1
-        return original(self, z0, block)
-
-    monkeypatch.setattr(writers._Staged, "write", dying_write)
-    code, _ = _run(capsys, scan, "-o", out, "--memory", "0.2MB", "--fbp", "linear",
-                   *COMMON, *extra)
-    monkeypatch.setattr(writers._Staged, "write", original)
+    with killed_after_first_slab(monkeypatch):
+        code, _ = _run(capsys, scan, "-o", out, "--memory", "0.2MB", "--fbp", "linear",
+                       *COMMON, *extra)
     assert code == 130 and not out.exists()
     assert (out.parent / f".{out.name}.partial" / "hipct-progress.json").is_file()
 

@@ -9,6 +9,7 @@ import zarr
 
 from hipct.cli import main
 from hipct.reconstruction import fbp, phantom
+from tests.reconstruction.conftest import killed_after_first_slab
 
 
 def _run(capsys, *args):
@@ -98,22 +99,11 @@ def test_chunked_equals_unchunked_and_resume_is_identical(tmp_path, capsys, monk
     whole = tmp_path / "whole.ome.zarr"
     assert _run(capsys, path, "-o", whole, *common)[0] == 0
     # a small memory budget forces several chunks; the run dies after the first slab
-    from hipct.reconstruction.io import writers
-    calls = {"n": 0}
-    original = writers._Staged.write
-
-    def dying_write(self, z0, block):
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-        calls["n"] += 1
-        return original(self, z0, block)
-
-    monkeypatch.setattr(writers._Staged, "write", dying_write)
     out = tmp_path / "resumed.ome.zarr"
     budget = ["--memory", "4MB"]
-    code, err = _run(capsys, path, "-o", out, *common, *budget)
+    with killed_after_first_slab(monkeypatch):
+        code, err = _run(capsys, path, "-o", out, *common, *budget)
     assert code == 130 and not out.exists()            # nothing half-written appears
-    monkeypatch.setattr(writers._Staged, "write", original)
     code, err = _run(capsys, path, "-o", out, *common, *budget, "--resume")
     assert code == 0, err
     a = zarr.open_group(str(whole), mode="r")["0"][:]
