@@ -95,14 +95,23 @@ def test_write_nxtomo_is_atomic(tmp_path):
 
 # --- interoperability with ESRF's nxtomo package (what nabu and tomwer read) -------------------
 
-def test_simulated_scan_opens_in_the_nxtomo_package(tmp_path):
+@pytest.fixture(scope="module")
+def small_simulated_scan(tmp_path_factory):
+    """A ``hipct simulate`` scan of the small test plan: 64 columns, 2 rows, 16 projections,
+    half acquisition with the axis 4 columns from the right edge (read only by the tests)."""
     from hipct.cli import main
     from tests.simulation.conftest import SMALL_PLAN
-    plan = tmp_path / "small.yaml"
+    folder = tmp_path_factory.mktemp("simulated")
+    plan = folder / "small.yaml"
     plan.write_text(SMALL_PLAN)
-    raw = tmp_path / "raw.nx"
+    raw = folder / "raw.nx"
     assert main(["simulate", str(plan), "-o", str(raw), "--width", "64", "--rows", "2",
                  "--projections", "16", "--quiet"]) == 0
+    return raw
+
+
+def test_simulated_scan_opens_in_the_nxtomo_package(small_simulated_scan):
+    raw = small_simulated_scan
     ours = open_scan(raw)
     nx = nxtomo.NXtomo().load(str(raw), "entry")
     det = nx.instrument.detector
@@ -125,18 +134,12 @@ def test_simulated_scan_opens_in_the_nxtomo_package(tmp_path):
     np.testing.assert_allclose(ours.current_proj, 200.0)
 
 
-def test_simulated_scan_opens_in_nabu(tmp_path):
+def test_simulated_scan_opens_in_nabu(small_simulated_scan):
     # nabu (ESRF's reconstruction) reads NXtomo with tomoscan, code independent of our reader
     pytest.importorskip("nabu", reason="nabu (the test extra) is not installed")
     from nabu.resources.dataset_analyzer import analyze_dataset
 
-    from hipct.cli import main
-    from tests.simulation.conftest import SMALL_PLAN
-    plan = tmp_path / "small.yaml"
-    plan.write_text(SMALL_PLAN)
-    raw = tmp_path / "raw.nx"
-    assert main(["simulate", str(plan), "-o", str(raw), "--width", "64", "--rows", "2",
-                 "--projections", "16", "--quiet"]) == 0
+    raw = small_simulated_scan
     ours = open_scan(raw)
     ds = analyze_dataset(str(raw))
     assert ds.energy == pytest.approx(ours.energy_kev)                      # keV
