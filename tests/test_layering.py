@@ -27,27 +27,20 @@ def _package_dirs() -> dict[str, Path]:
 
 
 def _source_files():
-    """(module name, path) of every module of the installed package."""
-    dirs = _package_dirs()
-    nested = {src.resolve() for pkg, src in dirs.items() if pkg != "hipct"}
-    for pkg, src in dirs.items():
+    """``(module name, path inside the installed namespace, path)`` of every module."""
+    for pkg, src in _package_dirs().items():
         for path in sorted(src.rglob("*.py")):
-            if pkg == "hipct" and any(parent.resolve() in nested for parent in path.parents):
-                continue
-            rel = path.relative_to(src).with_suffix("")
-            parts = [p for p in rel.parts if p != "__init__"]
-            yield ".".join([pkg, *parts]), path
+            rel = path.relative_to(src)
+            parts = [p for p in rel.with_suffix("").parts if p != "__init__"]
+            yield ".".join([pkg, *parts]), Path(*pkg.split("."), rel), path
 
 
 @pytest.fixture(scope="module")
 def namespace_copy(tmp_path_factory) -> Path:
     dst = tmp_path_factory.mktemp("layout")
-    for pkg, src in _package_dirs().items():
-        target = dst.joinpath(*pkg.split("."))
-        for path in src.rglob("*.py"):
-            out = target / path.relative_to(src)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, out)
+    for _, installed, path in _source_files():
+        (dst / installed).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dst / installed)
     return dst
 
 
@@ -74,7 +67,7 @@ def test_contracts_name_every_stage():
 
 def test_no_private_name_is_imported_from_another_module():
     offenders = []
-    for module, path in _source_files():
+    for module, _, path in _source_files():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):
                 for alias in node.names:
@@ -86,5 +79,5 @@ def test_no_private_name_is_imported_from_another_module():
 
 def test_every_package_folder_is_installed():
     cfg = tomllib.loads(PYPROJECT.read_text())
-    packages = {module for module, path in _source_files() if path.name == "__init__.py"}
+    packages = {module for module, _, path in _source_files() if path.name == "__init__.py"}
     assert packages == set(cfg["tool"]["setuptools"]["packages"])
